@@ -1,0 +1,48 @@
+"""cubeeco: a chunked, parallel raster-cube engine for the ecology of mining regions.
+
+Public names are imported lazily, so ``import cubeeco`` compiles nothing, reads no
+environment and starts no cluster.
+"""
+
+from __future__ import annotations
+
+import importlib
+from importlib.metadata import PackageNotFoundError, version
+
+try:
+    __version__ = version("cubeeco")
+except PackageNotFoundError:  # running from a source tree that is not installed
+    __version__ = "0+unknown"
+
+# public name -> module that defines it
+_LAZY = {
+    "casa_npp": "cubeeco.ops.casa",
+    "destruction_restoration_years": "cubeeco.ops.scale",
+    "indices": "cubeeco.ops.indices",
+    "mann_kendall": "cubeeco.ops.trend",
+    "npp_scale_transform": "cubeeco.ops.scale",
+    "ols_trend": "cubeeco.ops.trend",
+    "open_cube": "cubeeco.io.cube",
+    "annual_composite": "cubeeco.io.composite",
+    "open_store": "cubeeco.io.store",
+    "write_store": "cubeeco.io.store",
+    "search": "cubeeco.io.search",
+    "sen_slope": "cubeeco.ops.trend",
+    "trend": "cubeeco.ops.trend",
+    "vcs": "cubeeco.ops.scale",
+}
+
+__all__ = sorted([*_LAZY, "__version__"])
+
+
+def __getattr__(name):
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'cubeeco' has no attribute {name!r}")
+    obj = importlib.import_module(module)
+    # a public name is a function of its module, or (``indices``) the module itself
+    return getattr(obj, name) if hasattr(obj, name) else obj
+
+
+def __dir__():
+    return __all__

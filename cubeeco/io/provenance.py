@@ -1,0 +1,36 @@
+"""Provenance recorded with every stored group: inputs, configuration, versions."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import platform
+from importlib.metadata import PackageNotFoundError, version
+
+PACKAGES = ("cubeeco", "numpy", "xarray", "dask", "distributed", "numba", "zarr", "rasterio",
+            "rioxarray", "stackstac", "pystac", "pystac-client")
+
+
+def package_versions() -> dict:
+    out = {"python": platform.python_version()}
+    for name in PACKAGES:
+        try:
+            out[name] = version(name)
+        except PackageNotFoundError:
+            out[name] = None
+    return out
+
+
+def provenance(*, items=None, config=None, **extra) -> dict:
+    """A JSON-able provenance record (strings only, so Zarr and GDAL keep it as is)."""
+    record = {
+        "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "versions": json.dumps(package_versions(), sort_keys=True),
+    }
+    if items is not None:
+        record["stac_item_ids"] = json.dumps(sorted(getattr(i, "id", None) or i["id"] for i in items))
+    if config is not None:
+        record["config"] = json.dumps(config, sort_keys=True, default=str)
+    for k, v in extra.items():
+        record[k] = v if isinstance(v, str) else json.dumps(v, sort_keys=True, default=str)
+    return {f"provenance:{k}": v for k, v in record.items()}

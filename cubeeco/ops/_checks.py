@@ -1,0 +1,35 @@
+"""Argument checks that fail early with a sentence naming the argument and the fix."""
+
+from __future__ import annotations
+
+import xarray as xr
+
+
+def require_dataarray(obj, name: str) -> xr.DataArray:
+    if not isinstance(obj, xr.DataArray):
+        raise TypeError(f"{name} must be an xarray.DataArray, got {type(obj).__name__}.")
+    return obj
+
+
+def require_dim(da: xr.DataArray, dim: str, name: str = "da") -> None:
+    if dim not in da.dims:
+        raise ValueError(
+            f"{name} has no dimension {dim!r}; its dimensions are {tuple(da.dims)}. "
+            f"Pass dim= with the name of the time axis."
+        )
+
+
+def require_whole_core_dim(da: xr.DataArray, dim: str, name: str = "da") -> None:
+    """Temporal kernels need the whole series in one chunk; never rechunk silently."""
+    chunks = da.chunksizes.get(dim) if da.chunks is not None else None
+    if chunks is not None and len(chunks) > 1:
+        raise ValueError(
+            f"{name} is split into {len(chunks)} chunks along {dim!r}; per-pixel temporal "
+            f"kernels need the whole axis in one chunk. Call {name}.chunk({{{dim!r}: -1}}) "
+            f"(ideally once, when the annual cube is written)."
+        )
+
+
+def require_float(da: xr.DataArray, name: str = "da") -> None:
+    if da.dtype.kind not in "fiu":
+        raise TypeError(f"{name} must be numeric, got dtype {da.dtype}.")

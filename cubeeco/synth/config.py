@@ -1,0 +1,98 @@
+"""Parameters of a synthetic coal base, and the named presets."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, replace
+
+from ..io.grid import Grid
+
+# Shendong coal base, seed 002: 18,393.7 km^2; a square of the same area at 30 m.
+SHENDONG_AREA_KM2 = 18_393.7
+
+
+@dataclass(frozen=True)
+class SynthConfig:
+    """Everything that determines a synthetic coal base (same config + seed = same bytes).
+
+    The default location sits in UTM zone 49N (EPSG:32649) near the Shendong /
+    Ordos coal fields; ``origin`` is the north-west corner in metres and must be a
+    multiple of 30 so the Landsat-like grid lines up with whole pixels.
+    """
+
+    seed: int = 42
+    origin: tuple[float, float] = (399_990.0, 4_350_000.0)
+    width_px: int = 500
+    height_px: int = 500
+    years: tuple[int, int] = (2000, 2024)          # inclusive
+    scenes_per_season: int = 3                     # June-September acquisitions per year
+    cloudy_scenes_per_year: int = 1                # of those, how many carry clouds
+    off_season_scenes: int = 0                     # extra April/October scenes (to be filtered out)
+    n_mines: int = 4
+    n_stations: int = 5
+    wrs_path_row: tuple[int, int] = (127, 33)
+    greening_per_year: float = 0.004               # regional trend in vegetation cover
+    warming_per_year: float = 0.03                 # degC per year
+    modis: bool = True
+    extras: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        if self.years[1] < self.years[0]:
+            raise ValueError(f"years must be (first, last) with last >= first, got {self.years}.")
+        if self.width_px < 32 or self.height_px < 32:
+            raise ValueError("width_px and height_px must be at least 32 pixels.")
+        if self.cloudy_scenes_per_year > self.scenes_per_season:
+            raise ValueError("cloudy_scenes_per_year cannot exceed scenes_per_season.")
+        if self.origin[0] % 30 or self.origin[1] % 30:
+            raise ValueError(f"origin {self.origin} must be a multiple of 30 m.")
+
+    @property
+    def grid(self) -> Grid:
+        x0, y0 = self.origin
+        return Grid(32649, 30.0, (x0, y0 - 30.0 * self.height_px, x0 + 30.0 * self.width_px, y0))
+
+    @property
+    def year_list(self) -> list[int]:
+        return list(range(self.years[0], self.years[1] + 1))
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["origin"] = list(self.origin)
+        d["years"] = list(self.years)
+        d["wrs_path_row"] = list(self.wrs_path_row)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> SynthConfig:
+        known = set(cls.__dataclass_fields__)
+        unknown = set(d) - known
+        if unknown:
+            raise ValueError(f"synth config: unknown key(s) {sorted(unknown)}; known: {sorted(known)}.")
+        d = dict(d)
+        for k in ("origin", "years", "wrs_path_row"):
+            if k in d:
+                d[k] = tuple(d[k])
+        return cls(**d)
+
+
+def _shendong_side_px() -> int:
+    return round((SHENDONG_AREA_KM2 * 1e6) ** 0.5 / 30.0)
+
+
+PRESETS: dict[str, SynthConfig] = {
+    # about 15 x 15 km, 25 years, 3 scenes a season: the README's demo
+    "demo": SynthConfig(),
+    # small and quick: every sensor (TM 2010-11, ETM+ SLC-off 2012, OLI 2013-14), off-season scenes
+    "tiny": SynthConfig(width_px=96, height_px=80, years=(2009, 2014), n_mines=2,
+                        off_season_scenes=1, n_stations=3),
+    # a Shendong-sized extent (about 20.4 million 30 m pixels) for scale runs
+    "shendong": SynthConfig(width_px=_shendong_side_px(), height_px=_shendong_side_px(),
+                            years=(2001, 2022), n_mines=133, scenes_per_season=2,
+                            origin=(330_000.0, 4_420_020.0)),
+}
+
+
+def preset(name: str, **overrides) -> SynthConfig:
+    """A named preset, optionally with fields replaced."""
+    if name not in PRESETS:
+        raise ValueError(f"unknown synth preset {name!r}; choose one of {sorted(PRESETS)}.")
+    return replace(PRESETS[name], **overrides) if overrides else PRESETS[name]
