@@ -15,7 +15,7 @@ from affine import Affine
 from pyproj import Transformer
 from rasterio.warp import Resampling, reproject, transform_bounds
 from shapely.geometry import mapping
-from shapely.ops import transform as shp_transform
+import shapely
 
 from ..io.cog import write_cog
 from .landscape import CLCD_CLASSES, WATER, Landscape
@@ -201,7 +201,7 @@ def write_mines(landscape: Landscape, root: Path) -> list[dict]:
     to_ll = Transformer.from_crs(landscape.grid.crs, "EPSG:4326", always_xy=True).transform
     features = []
     for m in landscape.mines:
-        geom = shp_transform(to_ll, m.footprint)
+        geom = shapely.transform(m.footprint, lambda xy: np.column_stack(to_ll(xy[:, 0], xy[:, 1])))
         features.append({"type": "Feature", "geometry": mapping(geom), "properties": {
             "mine_id": m.mine_id, "name": m.name, "open_year": m.open_year,
             "restoration_year": m.restoration_year, "area_km2": round(m.footprint.area / 1e6, 4)}})

@@ -1,0 +1,86 @@
+"""Zarr round trips keep values, coordinates, CRS and attributes; GDAL reads them."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+
+import numpy as np
+import pytest
+import xarray as xr
+
+import cubeeco
+from cubeeco.io.composite import annual_composite
+from cubeeco.io.cube import open_cube
+from cubeeco.io.provenance import provenance
+from cubeeco.io.store import IncompleteGroupError, is_complete, list_groups, open_store, read_provenance, write_store
+
+
+@pytest.fixture(scope="module")
+def annual(tiny_base, tiny_config):
+    items = cubeeco.search("landsat-c2-l2", source=tiny_base.root)
+    return annual_composite(open_cube(items, grid=tiny_config.grid, chunksize=32)), items
+
+
+def test_round_trip(tmp_path, annual):
+    ds, items = annual
+    store = tmp_path / "run.zarr"
+    write_store(ds, store, "annual", provenance=provenance(items=items, config={"method": "median"}), chunks=48)
+    back = open_store(store, "annual")
+    assert list_groups(store) == ["annual"]
+    expected = ds.compute()
+    for name in expected.data_vars:
+        np.testing.assert_array_equal(back[name].values, expected[name].values)
+        assert back[name].dtype == expected[name].dtype
+        assert back[name].attrs["units"] == expected[name].attrs["units"]
+    np.testing.assert_array_equal(back.x.values, expected.x.values)
+    np.testing.assert_array_equal(back.y.values, expected.y.values)
+    np.testing.assert_array_equal(back.time.values, expected.time.values)
+    assert back.rio.crs.to_epsg() == 32649
+    assert back.rio.transform() == ds.rio.transform()
+    # whole time axis in one chunk, spatial tiles
+    assert back.red.chunks[0] == (ds.sizes["time"],)
+    assert back.red.encoding["chunks"] == (ds.sizes["time"], 48, 48)
+    prov = read_provenance(store, "annual")
+    assert prov["config"] == {"method": "median"}
+    assert prov["stac_item_ids"] == sorted(i.id for i in items)
+    assert prov["versions"]["cubeeco"] == cubeeco.__version__
+    assert back.attrs["composite_method"] == "median"
+
+
+def test_incomplete_group_is_refused(tmp_path, annual):
+    ds, _ = annual
+    store = tmp_path / "half.zarr"
+    write_store(ds.isel(time=[0]), store, "annual", compute=False)   # metadata only, no marker
+    assert not is_complete(store, "annual")
+    with pytest.raises(IncompleteGroupError, match="incomplete"):
+        open_store(store, "annual")
+    with pytest.raises(FileNotFoundError):
+        open_store(tmp_path / "none.zarr")
+
+
+@pytest.mark.skipif(shutil.which("gdalinfo") is None and not os.environ.get("CI"),
+                    reason="GDAL command-line tools not installed (scripts/install-test-deps.sh)")
+def test_gdal_reads_arrays_with_crs_and_geotransform(tmp_path, annual):
+    ds, _ = annual
+    store = tmp_path / "gdal.zarr"
+    write_store(ds, store, "annual")
+    out = subprocess.run(["gdalinfo", "-json", f'ZARR:"{store}/annual":/red:0'],
+                         capture_output=True, text=True, check=True).stdout
+    import json
+
+    info = json.loads(out)
+    assert info["size"] == [ds.sizes["x"], ds.sizes["y"]]
+    assert "UTM zone 49N" in info["coordinateSystem"]["wkt"]
+    gt = info["geoTransform"]
+    assert gt[0] == pytest.approx(ds.x.values[0] - 15) and gt[3] == pytest.approx(ds.y.values[0] + 15)
+    assert gt[1] == pytest.approx(30) and gt[5] == pytest.approx(-30)
+
+
+def test_xarray_open_zarr_directly(tmp_path, annual):
+    ds, _ = annual
+    store = tmp_path / "plain.zarr"
+    write_store(ds, store, "annual")
+    plain = xr.open_zarr(store, group="annual")
+    assert set(ds.data_vars) <= set(plain.data_vars)
