@@ -14,7 +14,14 @@ import cubeeco
 from cubeeco.io.composite import annual_composite
 from cubeeco.io.cube import open_cube
 from cubeeco.io.provenance import provenance
-from cubeeco.io.store import IncompleteGroupError, is_complete, list_groups, open_store, read_provenance, write_store
+from cubeeco.io.store import (
+    IncompleteGroupError,
+    is_complete,
+    list_groups,
+    open_store,
+    read_provenance,
+    write_store,
+)
 
 
 @pytest.fixture(scope="module")

@@ -46,7 +46,7 @@ def prepare(ds: xr.Dataset, *, chunks: int = 512) -> xr.Dataset:
     if crs is not None:
         ds = ds.rio.write_crs(crs)
         wkt = crs.to_wkt()
-        for name, var in ds.data_vars.items():
+        for var in ds.data_vars.values():
             if {"y", "x"} <= set(var.dims):
                 var.attrs["grid_mapping"] = "spatial_ref"
                 var.attrs["_CRS"] = {"wkt": wkt}

@@ -13,10 +13,20 @@ from tqdm.auto import tqdm
 
 from ..io.cog import write_cog
 from .config import SynthConfig
-from .landsat import OLI, SR_OFFSET, SR_SCALE, SR_KEYS, ST_OFFSET, ST_SCALE, Scene, scene_layers, schedule
+from .landsat import (
+    OLI,
+    SR_KEYS,
+    SR_OFFSET,
+    SR_SCALE,
+    ST_OFFSET,
+    ST_SCALE,
+    Scene,
+    scene_layers,
+    schedule,
+)
 from .landscape import Landscape
 from .products import write_climate, write_dem, write_lulc, write_mines, write_modis, write_truth
-from .stac import COG, EXT, collection, item, lonlat_footprint, write_catalog
+from .stac import COG, collection, item, lonlat_footprint, write_catalog
 
 COMPLETE_MARKER = "synth.json"
 

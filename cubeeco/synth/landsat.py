@@ -84,7 +84,7 @@ def schedule(landscape: Landscape) -> list[Scene]:
         cloudy = set(rng.choice(k, cfg.cloudy_scenes_per_year, replace=False).tolist())
         for j, doy in enumerate(doys):
             scenes.append(Scene(len(scenes), year, int(doy), j in cloudy, False, False))
-        for j in range(cfg.off_season_scenes):
+        for _ in range(cfg.off_season_scenes):
             doy = int(rng.choice([105, 290]) + rng.integers(-5, 6))
             scenes.append(Scene(len(scenes), year, doy, False, True, False))
     # every fifth scene sits at the edge of its WRS footprint

@@ -10,12 +10,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import rasterio
+import shapely
 import xarray as xr
 from affine import Affine
 from pyproj import Transformer
 from rasterio.warp import Resampling, reproject, transform_bounds
 from shapely.geometry import mapping
-import shapely
 
 from ..io.cog import write_cog
 from .landscape import CLCD_CLASSES, WATER, Landscape

@@ -45,7 +45,7 @@ def item(item_id: str, collection: str, geometry: dict, bbox, properties: dict, 
         "bbox": list(bbox),
         "properties": properties,
         "assets": assets,
-        "links": [{"rel": "collection", "href": f"./collection.json", "type": "application/json"}],
+        "links": [{"rel": "collection", "href": "./collection.json", "type": "application/json"}],
     }
 
 

@@ -45,6 +45,7 @@ class _Timer:
 def run_demo(out, *, preset_name: str = "demo", progress: bool = True) -> dict:
     """Run every analysis on the synthetic coal base; returns a summary dict."""
     import cubeeco
+
     from ..ops.indices import spectral_indices
 
     out = Path(out)
@@ -117,7 +118,7 @@ def _write_report(out, data, annual, trend, dist, npp_ds, config, figs, timer) -
     detected = dist["destruction_year"].values
     true_d = truth["destruction_year"].values
     hit = np.abs(detected[mined].astype(int) - true_d[mined]) <= 1
-    false_alarm = float(np.mean((detected[~mined] > 0)))
+    false_alarm = float(np.mean(detected[~mined] > 0))
     scores = {"ndvi_trend_pearson_r": round(r_trend, 4), "ndvi_trend_bias": round(bias, 6),
               "destruction_year_within_1yr": round(float(hit.mean()), 4),
               "destruction_false_alarm_rate": round(false_alarm, 5)}
