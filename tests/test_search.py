@@ -87,3 +87,26 @@ def test_clear_errors(tiny_base, tmp_path):
         cubeeco.search("landsat-c2-l2", source=tiny_base.root, filter={"op": "=", "args": []})
     with pytest.raises(ValueError, match="bbox"):
         cubeeco.search("landsat-c2-l2", source=tiny_base.root, bbox=[1, 2, 3])
+
+
+def test_intersects_and_default_embedded_source(tiny_base, tiny_config, monkeypatch):
+    west, south, east, north = tiny_config.grid.lonlat_bounds()
+    poly = {"type": "Polygon", "coordinates": [[[west, south], [west + 0.002, south], [west, south + 0.002], [west, south]]]}
+    got = cubeeco.search("synthetic-clcd", source=tiny_base.root, intersects=poly)
+    assert len(got) == len(tiny_config.year_list)
+    monkeypatch.setenv("CUBEECO_DATA", str(tiny_base.root))
+    assert _ids_of(cubeeco.search("synthetic-dem")) == ["dem"]
+    monkeypatch.setenv("CUBEECO_DATA", str(tiny_base.root / "nowhere"))
+    with pytest.raises(FileNotFoundError, match="cubeeco synth"):
+        cubeeco.search("synthetic-dem")
+
+
+def _ids_of(items):
+    return [i.id for i in items]
+
+
+def test_grid_from_items_covers_the_scenes(tiny_base, tiny_config):
+    from cubeeco.io.cube import grid_from_items
+
+    grid = grid_from_items(cubeeco.search("landsat-c2-l2", source=tiny_base.root))
+    assert grid == tiny_config.grid
