@@ -72,6 +72,22 @@ def _cmd_demo(args) -> int:
     return 0
 
 
+def _cmd_run(args) -> int:
+    import dataclasses
+
+    from .pipeline.config import load_config
+    from .pipeline.run import run
+
+    config = load_config(args.config)
+    if args.scheduler:
+        config = dataclasses.replace(config, cluster=dataclasses.replace(config.cluster, kind="scheduler",
+                                                                         address=args.scheduler))
+    reports = run(config, progress=not args.quiet)
+    for r in reports:
+        print(json.dumps(r.__dict__))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="cubeeco", description="Raster-cube ecology of mining regions.")
     p.add_argument("-v", "--verbose", action="store_true", help="log what happens")
@@ -111,6 +127,12 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--max-cloud", type=float)
     s.add_argument("-q", "--quiet", action="store_true")
     s.set_defaults(func=_cmd_cube)
+
+    s = sub.add_parser("run", help="run a pipeline config (YAML): stages -> Zarr groups, resumable")
+    s.add_argument("config", type=Path)
+    s.add_argument("--scheduler", help="use an existing dask scheduler, e.g. tcp://127.0.0.1:8786")
+    s.add_argument("-q", "--quiet", action="store_true")
+    s.set_defaults(func=_cmd_run)
 
     s = sub.add_parser("demo", help="synthesize, build the annual cube, run every analysis, write store + report")
     s.add_argument("--out", type=Path, default=Path("cubeeco-demo"))

@@ -91,6 +91,12 @@ def search(
     if platforms is not None:
         query["platform"] = {"in": sorted(platforms)}
     kind, where = _resolve(source)
+    if kind == "api" and (filter is not None or _needs_cql2(query)):
+        # pgstac servers reject `in` in `query`, and `query` together with CQL2: say it all in CQL2
+        clauses = [filter] if filter is not None else []
+        clauses += _query_to_cql2(query)
+        filter = clauses[0] if len(clauses) == 1 else {"op": "and", "args": clauses}
+        query = {}
     if kind == "local":
         if filter is not None:
             raise ValueError("the embedded catalog supports `query`, not CQL2 `filter`; use query= instead.")
@@ -101,6 +107,26 @@ def search(
                             max_items, page_size, timeout, max_retries)
     items.sort(key=lambda it: (_item_start(it.get("properties", {})), it["id"]))
     return pystac.ItemCollection(items, clone_items=False)
+
+
+_CQL2_OPS = {"eq": "=", "neq": "<>", "lt": "<", "lte": "<=", "gt": ">", "gte": ">=", "in": "in"}
+
+
+def _needs_cql2(query: dict) -> bool:
+    return any(isinstance(c, dict) and "in" in c for c in query.values())
+
+
+def _query_to_cql2(query: dict) -> list[dict]:
+    """The query-extension dict as CQL2-JSON clauses (same meaning)."""
+    clauses = []
+    for key, conditions in query.items():
+        if not isinstance(conditions, dict):
+            conditions = {"eq": conditions}
+        for op, target in conditions.items():
+            if op not in _CQL2_OPS:
+                raise ValueError(f"query operator {op!r} on {key!r} is not supported; use one of {sorted(_CQL2_OPS)}.")
+            clauses.append({"op": _CQL2_OPS[op], "args": [{"property": key}, target]})
+    return clauses
 
 
 def _resolve(source) -> tuple[str, str | Path]:
@@ -245,6 +271,8 @@ def _search_api(url, source, collections, bbox, intersects, datetime, query, fil
                               "pip install planetary-computer") from err
         modifier = planetary_computer.sign_inplace
     client = Client.open(url, modifier=modifier, stac_io=StacApiIO(timeout=timeout, max_retries=max_retries))
+    # servers advertise sort as item-search v1.1.0, which pystac-client 0.9 does not recognise
+    client.add_conforms_to("SORT")
     kwargs = dict(collections=list(collections), bbox=bbox, intersects=intersects, datetime=datetime,
                   limit=page_size, max_items=max_items,
                   sortby=[{"field": "properties.datetime", "direction": "asc"}, {"field": "id", "direction": "asc"}])

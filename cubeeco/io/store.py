@@ -30,7 +30,7 @@ def _group_path(store, group: str | None) -> Path:
 
 def is_complete(store, group: str | None = None) -> bool:
     try:
-        attrs = zarr.open_group(str(store), path=group or "", mode="r").attrs
+        attrs = zarr.open_group(str(store), path=group or "", mode="r", use_consolidated=False).attrs
     except (FileNotFoundError, zarr.errors.GroupNotFoundError, KeyError, ValueError):
         return False
     return bool(attrs.get(COMPLETE, False))
@@ -71,22 +71,26 @@ def write_store(ds: xr.Dataset, store, group: str | None = None, *, provenance: 
     if provenance:
         ds.attrs.update(provenance)
     ds.attrs[COMPLETE] = False
-    compressor = Blosc(cname="zstd", clevel=3, shuffle=Blosc.BITSHUFFLE)
-    encoding = {name: {"compressors": (compressor,)} for name in ds.data_vars}
-    for name, var in ds.data_vars.items():
-        if var.dtype.kind == "f":
-            encoding[name]["_FillValue"] = np.nan
     delayed = ds.to_zarr(store, group=group, mode="w", consolidated=True, zarr_format=2,
-                         encoding=encoding, compute=compute)
+                         encoding=encoding_for(ds), compute=compute)
     if compute:
         mark_complete(store, group)
         return None
     return delayed
 
 
+def encoding_for(ds: xr.Dataset) -> dict:
+    """Blosc/zstd with bit-shuffle for every variable; NaN fill for floats."""
+    compressor = Blosc(cname="zstd", clevel=3, shuffle=Blosc.BITSHUFFLE)
+    encoding = {name: {"compressors": (compressor,)} for name in ds.data_vars}
+    for name, var in ds.data_vars.items():
+        if var.dtype.kind == "f":
+            encoding[name]["_FillValue"] = np.nan
+    return encoding
+
+
 def mark_complete(store, group: str | None = None) -> None:
-    root = zarr.open_group(str(store), mode="a")
-    g = root[group] if group else root
+    g = zarr.open_group(str(store), path=group or "", mode="a", use_consolidated=False)
     g.attrs[COMPLETE] = True
     zarr.consolidate_metadata(str(store))
 

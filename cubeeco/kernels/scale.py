@@ -1,0 +1,184 @@
+"""MODIS NPP scale transformation (seed 002 Eq. 1), VCS (Eq. 2) and disturbance years.
+
+Eq. 1 works per coarse (500 m) cell on the 30 m grid:
+
+    NPP_a = (NPP_b·S - NPP_bg·(S - S_veg)) / S_veg   on vegetated 30 m pixels,
+    NPP_a = 0                                         on destroyed ones,
+
+with S the cell's area and S_veg its vegetated area.  Areas enter only as a ratio, so
+they are counted in 30 m pixels.  The per-cell sums are a reduction over the cell's
+pixels (``cell_sums``, one partial table per block, added across blocks) followed by
+an elementwise assignment (``cell_assign``) that calls the same Eq. 1 helper as the
+elementwise ufunc ``npp_downscale``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ._gufunc import jit, lazy_gufunc
+from .indices import lazy_vectorize
+
+# per-cell statistics, in this order along the "stat" axis
+N_VALID, N_VEG, SUM_B, SUM_BG_DESTROYED = 0, 1, 2, 3
+N_STATS = 4
+
+VCS_ORGANIC_MATTER = 2.2  # g organic matter per g C (seed 002 Eq. 2)
+VCS_CO2 = 1.63  # g CO2 per g organic matter (seed 002 Eq. 2)
+
+
+@jit
+def _downscale(npp_b, npp_bg, s, s_veg, vegetated):
+    """Eq. 1 for one 30 m pixel; NaN if an input is missing or S_veg == 0 on a vegetated pixel."""
+    if np.isnan(vegetated) or np.isnan(npp_b) or np.isnan(s):
+        return np.nan
+    if vegetated <= 0.0:
+        return 0.0
+    destroyed = s - s_veg
+    # a cell without destroyed pixels does not need NPP_bg (a NaN there must not leak in)
+    bg_term = npp_bg * destroyed if destroyed != 0.0 else 0.0
+    num = npp_b * s - bg_term
+    safe = s_veg if s_veg != 0.0 else 1.0
+    q = num / safe
+    return q if s_veg != 0.0 else np.nan
+
+
+@lazy_vectorize(
+    ["float32(float32, float32, float32, float32, float32)", "float64(float64, float64, float64, float64, float64)"]
+)
+def npp_downscale(npp_b, npp_bg, s, s_veg, vegetated):
+    """Eq. 1 (seed 002) elementwise: NPP_b, NPP_bg, cell area S, vegetated area S_veg, flag.
+
+    ``vegetated`` > 0 marks a vegetated pixel, 0 a destroyed one, NaN missing.
+    """
+    return _downscale(np.float64(npp_b), np.float64(npp_bg), np.float64(s), np.float64(s_veg),
+                      np.float64(vegetated))
+
+
+@jit
+def _cell_sums(ids, vegetated, npp_b, npp_bg, out):
+    # ids: (N,), the others (L, N); out: (L, N_STATS, n_cells)
+    n_cells = out.shape[2]
+    for i in range(ids.shape[0]):
+        c = ids[i]
+        if c < 0 or c >= n_cells:
+            continue
+        for lvl in range(vegetated.shape[0]):
+            v = vegetated[lvl, i]
+            b = npp_b[lvl, i]
+            if np.isnan(v) or np.isnan(b):
+                continue
+            out[lvl, N_VALID, c] += 1.0
+            out[lvl, SUM_B, c] += b
+            if v > 0.0:
+                out[lvl, N_VEG, c] += 1.0
+            else:
+                out[lvl, SUM_BG_DESTROYED, c] += npp_bg[lvl, i]
+
+
+def cell_sums(ids, vegetated, npp_b, npp_bg, n_cells):
+    """Per-cell (pixel count, vegetated count, Σ NPP_b, Σ NPP_bg over destroyed pixels).
+
+    ``ids`` has shape (N,) (coarse-cell index of each fine pixel, < 0 = outside);
+    ``vegetated``, ``npp_b``, ``npp_bg`` have shape (L, N) (L leading layers, e.g.
+    years).  Returns float64 (L, 4, n_cells).  Pixels whose flag or NPP_b is NaN are
+    left out of the cell.
+    """
+    out = np.zeros((vegetated.shape[0], N_STATS, int(n_cells)), dtype=np.float64)
+    _cell_sums(np.ascontiguousarray(ids, dtype=np.int64), vegetated, npp_b, npp_bg, out)
+    return out
+
+
+@jit
+def _cell_assign(ids, vegetated, npp_b, stats, out):
+    n_cells = stats.shape[2]
+    for i in range(ids.shape[0]):
+        c = ids[i]
+        for lvl in range(vegetated.shape[0]):
+            if c < 0 or c >= n_cells or np.isnan(npp_b[lvl, i]):
+                out[lvl, i] = np.nan
+                continue
+            s = stats[lvl, N_VALID, c]
+            s_veg = stats[lvl, N_VEG, c]
+            n_destroyed = s - s_veg
+            b_mean = stats[lvl, SUM_B, c] / s if s > 0.0 else np.nan
+            bg_mean = stats[lvl, SUM_BG_DESTROYED, c] / n_destroyed if n_destroyed > 0.0 else 0.0
+            out[lvl, i] = _downscale(b_mean, bg_mean, s, s_veg, np.float64(vegetated[lvl, i]))
+
+
+def cell_assign(ids, vegetated, stats, npp_b):
+    """NPP_a (L, N) from the per-cell table of :func:`cell_sums` (Eq. 1).
+
+    NPP_b and NPP_bg of a cell are their means over its valid pixels (over its destroyed
+    pixels for NPP_bg): with the nearest-resampled constant-per-cell inputs of the study
+    this is Eq. 1 exactly, and the cell total is conserved in general.  Pixels whose own
+    NPP_b or flag is NaN stay NaN.
+    """
+    out = np.empty(vegetated.shape, dtype=npp_b.dtype)
+    _cell_assign(np.ascontiguousarray(ids, dtype=np.int64), vegetated, npp_b, stats, out)
+    return out
+
+
+@lazy_vectorize(["float32(float32, float64)", "float64(float64, float64)"])
+def scale_by(x, factor):
+    """x · factor (VCS = NPP · 2.2 · 1.63, seed 002 Eq. 2)."""
+    return np.float64(x) * factor
+
+
+@jit
+def _disturbance(ndvi, years, threshold, persistence, fill):
+    """First persistent vegetated->bare year T_D, then the first persistent bare->vegetated T_R."""
+    seen_veg = False
+    run = 0
+    start = -1
+    td = -1
+    tr = -1
+    for i in range(ndvi.shape[0]):
+        v = ndvi[i]
+        if np.isnan(v):  # missing years are skipped: they neither break nor extend a run
+            continue
+        bare = v < threshold
+        if td < 0:
+            if not bare:
+                seen_veg = True
+                run = 0
+            elif seen_veg:
+                if run == 0:
+                    start = i
+                run += 1
+                if run >= persistence:
+                    td = start
+                    run = 0
+        else:
+            if bare:
+                run = 0
+            else:
+                if run == 0:
+                    start = i
+                run += 1
+                if run >= persistence:
+                    tr = start
+                    break
+    d = years[td] if td >= 0 else fill
+    r = years[tr] if tr >= 0 else fill
+    return d, r
+
+
+@lazy_gufunc(
+    [
+        "void(float32[:], int64[:], float64, int64, int64, int32[:], int32[:])",
+        "void(float64[:], int64[:], float64, int64, int64, int32[:], int32[:])",
+    ],
+    "(t),(t),(),(),()->(),()",
+)
+def disturbance_years(ndvi, years, threshold, persistence, fill, destruction, restoration):
+    """Destruction and restoration years of one pixel's annual max-NDVI series.
+
+    Vegetated: NDVI >= threshold; bare: NDVI < threshold (NaN years skipped).  T_D is the
+    first year of ``persistence`` consecutive bare observations after at least one
+    vegetated one; T_R the first year after T_D that starts ``persistence`` consecutive
+    vegetated observations.  ``fill`` where there is none.
+    """
+    d, r = _disturbance(ndvi, years, threshold, persistence, fill)
+    destruction[0] = d
+    restoration[0] = r

@@ -1,0 +1,318 @@
+"""CASA net primary production (seed 001 Eqs. 1-7; Potter et al. 1993 as improved by Zhu et al. 2006).
+
+``casa_npp`` maps the per-pixel monthly series (NDVI, temperature, precipitation, solar
+radiation) and a vegetation-type raster to monthly NPP in g C m-2 month-1 through the
+:mod:`cubeeco.kernels.casa` gufunc; ``casa_parameters`` computes the per-type NDVI/SR
+bounds (5th/95th percentiles) as a two-pass, dask-friendly histogram reduction.
+
+>>> import numpy as np, xarray as xr
+>>> t = xr.DataArray(np.full(12, 10.0), dims="month")
+>>> float(thornthwaite_pet(t)[0].round(1))
+48.9
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import dask
+import dask.array as dsa
+import numpy as np
+import xarray as xr
+
+from ..kernels import casa as K
+from ._apply import apply_kernel, float_dtype
+from ._checks import require_dataarray, require_dim, require_float
+from .indices import KernelRef, align_chunks
+
+PARAM_NAMES = ("ndvi_min", "ndvi_max", "sr_min", "sr_max", "eps_max")
+
+# Maximum light-use efficiency ε_max (g C MJ-1) by vegetation type, Zhu Wenquan et al. (2006),
+# "Simulation of maximum light use efficiency for some typical vegetation types in China",
+# Chinese Science Bulletin 51(4): 457-463.
+EPS_MAX_ZHU2006: dict[str, float] = {
+    "evergreen_needleleaf_forest": 0.389,
+    "deciduous_needleleaf_forest": 0.485,
+    "evergreen_broadleaf_forest": 0.985,
+    "deciduous_broadleaf_forest": 0.692,
+    "mixed_forest": 0.475,
+    "shrubland": 0.429,
+    "grassland": 0.542,
+    "cropland": 0.542,
+    "other": 0.542,
+}
+
+# Default ε_max per CLCD class code (the land-cover product cubeeco loads).  CLCD "forest"
+# does not split leaf types: the mixed-forest value is used.  Classes without vegetation
+# get ε_max = 0, i.e. NPP 0 (seed 002 sets NPP of non-vegetated pixels to 0).
+CLCD_EPS_MAX: dict[int, float] = {
+    1: EPS_MAX_ZHU2006["cropland"],
+    2: EPS_MAX_ZHU2006["mixed_forest"],
+    3: EPS_MAX_ZHU2006["shrubland"],
+    4: EPS_MAX_ZHU2006["grassland"],
+    5: 0.0,  # water
+    6: 0.0,  # snow / ice
+    7: 0.0,  # barren (incl. mine pits and dumps)
+    8: 0.0,  # impervious
+    9: EPS_MAX_ZHU2006["other"],  # wetland
+}
+
+_COLD_RULES = {"half": K.COLD_HALF, "previous": K.COLD_PREVIOUS}
+_DAYS = np.array([31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31], dtype=np.float64)
+_MID_DOY = np.cumsum(_DAYS) - _DAYS / 2.0
+
+
+# ------------------------------------------------------------------ argument checks
+def _monthly(da, name, dim):
+    require_dataarray(da, name)
+    require_float(da, name)
+    require_dim(da, dim, name)
+    if da.sizes[dim] != 12:
+        raise ValueError(f"{name} has {da.sizes[dim]} steps along {dim!r}; CASA needs the 12 months of one year.")
+    return da
+
+
+def _veg_codes(veg_type, dim):
+    require_dataarray(veg_type, "veg_type")
+    if veg_type.dtype.kind not in "iu":
+        raise TypeError(
+            f"veg_type must be an integer class raster, got dtype {veg_type.dtype}; "
+            "cast it with .astype('int16') after filling its nodata."
+        )
+    if dim in veg_type.dims:
+        raise ValueError(f"veg_type must not have the month dimension {dim!r}; pass one class raster per year.")
+    return veg_type.astype(np.int64)
+
+
+def daylength_correction(latitude) -> xr.DataArray:
+    """Thornthwaite correction (N/12)·(d/30) for each month at ``latitude`` (degrees).
+
+    N: astronomical day length (h) on the middle day of the month (FAO-56 declination),
+    d: days in the month (non-leap year).  ``latitude`` is a number or a DataArray.
+    """
+    month = xr.DataArray(np.arange(1, 13), dims="month")
+    decl = xr.DataArray(0.409 * np.sin(2 * np.pi * _MID_DOY / 365.0 - 1.39), dims="month")
+    days = xr.DataArray(_DAYS, dims="month")
+    phi = np.deg2rad(latitude if isinstance(latitude, xr.DataArray) else xr.DataArray(float(latitude)))
+    x = (-np.tan(phi) * np.tan(decl)).clip(-1.0, 1.0)
+    hours = 24.0 / np.pi * np.arccos(x)
+    out = (hours / 12.0) * (days / 30.0)
+    return out.assign_coords(month=month).rename("pet_correction")
+
+
+def _pet_correction(latitude, dim, dt):
+    if latitude is None:
+        return xr.DataArray(np.ones(12, dtype=dt), dims=dim)
+    corr = daylength_correction(latitude).rename({"month": dim}).drop_vars(dim)
+    return corr.astype(dt)
+
+
+# ------------------------------------------------------------------ PET
+def thornthwaite_pet(temperature, *, dim: str = "month", latitude=None) -> xr.DataArray:
+    """Thornthwaite (1948) potential ET (mm month-1) of each month from monthly mean temperature (degC).
+
+    Annual heat index I = Σ (T/5)^1.514 over months with T > 0, exponent
+    a = 6.75e-7 I³ - 7.71e-5 I² + 1.792e-2 I + 0.49239, E_p0 = 16 (10 T / I)^a for
+    0 < T < 26.5, -415.85 + 32.24 T - 0.43 T² above, 0 for T <= 0; times the day-length
+    correction when ``latitude`` is given.
+    """
+    t = _monthly(temperature, "temperature", dim)
+    dt = float_dtype(t)
+    t = t.astype(dt)
+    corr = _pet_correction(latitude, dim, dt)
+    out = apply_kernel(KernelRef(K.__name__, "thornthwaite_pet"), t, corr, input_core_dims=[[dim], [dim]], output_core_dims=[[dim]],
+                       output_dtypes=[dt], attrs=[{"units": "mm month-1", "long_name": "Thornthwaite potential evapotranspiration"}],
+                       names=["pet"])
+    return out.transpose(*[d for d in t.dims if d in out.dims], ...)
+
+
+# ------------------------------------------------------------------ per-type bounds
+def _histogram(codes: xr.DataArray, values: xr.DataArray, classes, lo, width, nbins):
+    """Counts (n_classes, nbins): per block with the numba kernel, summed over blocks."""
+    codes, values = xr.broadcast(codes, values)
+    if codes.chunks is None and values.chunks is None:
+        return K.class_histogram(codes.values, values.values, classes, lo, width, nbins)
+    codes, values = xr.unify_chunks(codes.chunk(), values.chunk())
+    c_blocks = codes.data.to_delayed().ravel()
+    v_blocks = values.data.to_delayed().ravel()
+    hist = dask.delayed(K.class_histogram, pure=True)
+    parts = [dsa.from_delayed(hist(c, v, classes, lo, width, nbins), shape=(len(classes), nbins), dtype=np.int64)
+             for c, v in zip(c_blocks, v_blocks)]
+    return dsa.stack(parts).sum(axis=0)
+
+
+def _quantiles(counts, qs, lo, width):
+    """Inverted-CDF quantiles from histogram counts; value = bin centre (error <= width/2)."""
+    total = counts.sum(axis=1)
+    cum = np.cumsum(counts, axis=1)
+    out = []
+    for q in qs:
+        target = np.maximum(np.ceil(total * (q / 100.0)), 1)
+        idx = np.argmax(cum >= target[:, None], axis=1)
+        out.append(np.where(total > 0, lo + (idx + 0.5) * width, np.nan))
+    return out, total
+
+
+def casa_parameters(ndvi, veg_type, *, sr=None, percentiles=(5.0, 95.0), eps_max: Mapping | None = None,
+                    classes=None, bin_width: float = 1e-4) -> xr.Dataset:
+    """Per-vegetation-type NDVI and SR bounds for the FPAR stretch (seed 001 Eqs. 4-5).
+
+    NDVI_min / NDVI_max are the ``percentiles`` (5th and 95th) of all valid NDVI values
+    (every pixel and month) of each class.  The method is a two-pass reduction that works
+    on dask: a per-block histogram of NDVI in [-1, 1] per class (``bin_width`` wide bins,
+    out-of-range values ignored) summed over blocks, then inverted-CDF quantiles taken at
+    bin centres (accurate to ``bin_width``/2).  SR bounds are SR(NDVI bounds) because SR is
+    increasing in NDVI; a separate ``sr`` array may be given instead (it is histogrammed
+    through the monotone map N = (SR - 1)/(SR + 1)).  ``eps_max`` maps class code to ε_max
+    (default :data:`CLCD_EPS_MAX`); ``classes`` lists the codes (default: its keys).
+    Returns a Dataset over dimension ``veg_type``; lazy for dask input.
+    """
+    require_dataarray(ndvi, "ndvi")
+    require_float(ndvi, "ndvi")
+    require_dataarray(veg_type, "veg_type")
+    if veg_type.dtype.kind not in "iu":
+        raise TypeError(f"veg_type must be an integer class raster, got dtype {veg_type.dtype}.")
+    missing = [d for d in veg_type.dims if d not in ndvi.dims]
+    if missing:
+        raise ValueError(f"veg_type has dims {missing} that ndvi lacks; both must share the grid dims.")
+    lo_p, hi_p = (float(p) for p in percentiles)
+    if not 0.0 <= lo_p < hi_p <= 100.0:
+        raise ValueError(f"percentiles must be two numbers 0 <= low < high <= 100, got {percentiles!r}.")
+    if not 0.0 < bin_width <= 0.1:
+        raise ValueError(f"bin_width must be in (0, 0.1], got {bin_width}.")
+    eps_table = dict(CLCD_EPS_MAX if eps_max is None else eps_max)
+    classes = np.asarray(sorted(eps_table) if classes is None else list(classes), dtype=np.int64)
+    nbins = int(round(2.0 / bin_width))
+    width = 2.0 / nbins
+    codes = veg_type.astype(np.int64)
+    if sr is not None:
+        require_dataarray(sr, "sr")
+        values = (sr - 1.0) / (sr + 1.0)
+    else:
+        values = ndvi
+    counts = _histogram(codes, values, classes, -1.0, width, nbins)
+    (nd_lo, nd_hi), total = _quantiles(counts, (lo_p, hi_p), -1.0, width)
+
+    def sr_of(x):
+        return (1.0 + x) / (1.0 - x)
+
+    eps = np.asarray([float(eps_table.get(int(c), np.nan)) for c in classes])
+    dims = ("veg_type",)
+    ds = xr.Dataset(
+        {
+            "ndvi_min": (dims, nd_lo, {"long_name": f"NDVI {lo_p:g}th percentile of the class", "units": "1"}),
+            "ndvi_max": (dims, nd_hi, {"long_name": f"NDVI {hi_p:g}th percentile of the class", "units": "1"}),
+            "sr_min": (dims, sr_of(nd_lo), {"long_name": f"SR {lo_p:g}th percentile of the class", "units": "1"}),
+            "sr_max": (dims, sr_of(nd_hi), {"long_name": f"SR {hi_p:g}th percentile of the class", "units": "1"}),
+            "eps_max": (dims, eps, {"long_name": "maximum light use efficiency", "units": "g C MJ-1"}),
+            "n_values": (dims, total, {"long_name": "valid NDVI values of the class"}),
+        },
+        coords={"veg_type": classes},
+        attrs={"percentiles": [lo_p, hi_p], "method": f"per-class histogram, bin width {width:g}, inverted CDF at bin centres"},
+    )
+    return ds
+
+
+def _params_dataset(params) -> xr.Dataset:
+    if isinstance(params, xr.Dataset):
+        ds = params
+    elif isinstance(params, Mapping):
+        codes = sorted(params)
+        try:
+            data = {p: ("veg_type", [float(params[c][p]) for c in codes]) for p in PARAM_NAMES}
+        except (KeyError, TypeError) as err:
+            raise ValueError(f"params must map class code -> {{{', '.join(PARAM_NAMES)}}}; missing {err}.") from None
+        ds = xr.Dataset(data, coords={"veg_type": np.asarray(codes, dtype=np.int64)})
+    else:
+        raise TypeError(f"params must be an xarray.Dataset (see casa_parameters) or a mapping, got {type(params).__name__}.")
+    missing = [p for p in PARAM_NAMES if p not in ds.data_vars]
+    if missing or "veg_type" not in ds.dims:
+        raise ValueError(f"params needs variables {list(PARAM_NAMES)} over dimension 'veg_type'; missing {missing}.")
+    return ds
+
+
+# ------------------------------------------------------------------ NPP
+def casa_npp(ndvi, temperature, precipitation, solar, veg_type, *, params=None, dim: str = "month",
+             eps_max: Mapping | None = None, percentiles=(5.0, 95.0), alpha: float = 0.5,
+             fpar_min: float = 0.001, fpar_max: float = 0.95, cold_water_stress: str = "half",
+             water_stress_fill: float = 0.5, water_stress_max: float | None = None,
+             latitude=None) -> xr.DataArray:
+    """Monthly NPP (g C m-2 month-1) by the CASA light-use-efficiency model (seed 001 Eqs. 1-7).
+
+    Parameters
+    ----------
+    ndvi, temperature, precipitation, solar
+        Monthly NDVI, mean air temperature (degC), precipitation (mm month-1) and total
+        solar radiation (MJ m-2 month-1), each with the 12 months of one year along ``dim``
+        (whole, in one chunk).
+    veg_type
+        Integer vegetation-type raster without ``dim`` (e.g. CLCD classes).
+    params
+        Per-type bounds and ε_max: a Dataset over ``veg_type`` with ``ndvi_min ndvi_max
+        sr_min sr_max eps_max`` (see :func:`casa_parameters`) or a mapping code -> dict.
+        None: computed from ``ndvi`` itself with ``percentiles`` and ``eps_max`` (default
+        :data:`CLCD_EPS_MAX`), lazily.  Classes not in the table give NaN.
+    alpha
+        FPAR = alpha·FPAR_NDVI + (1 - alpha)·FPAR_SR (0.5: the mean, seed 001 Eq. 3).
+    cold_water_stress, water_stress_fill
+        Months whose PET is 0 (T <= 0 degC): "half" sets W_ε = ``water_stress_fill``
+        (0.5), "previous" carries the previous month's W_ε (the original CASA rule).
+    water_stress_max
+        Optional cap on W_ε (the formula reaches 1.5 when EET > E_p0); None: no cap.
+    latitude
+        Degrees (number or DataArray): apply the Thornthwaite day-length correction.
+    """
+    for da, name in ((ndvi, "ndvi"), (temperature, "temperature"), (precipitation, "precipitation"), (solar, "solar")):
+        _monthly(da, name, dim)
+    codes = _veg_codes(veg_type, dim)
+    if cold_water_stress not in _COLD_RULES:
+        raise ValueError(f"cold_water_stress must be one of {sorted(_COLD_RULES)}, got {cold_water_stress!r}.")
+    if not 0.0 <= alpha <= 1.0:
+        raise ValueError(f"alpha must be in [0, 1], got {alpha}.")
+    if not 0.0 <= fpar_min < fpar_max <= 1.0:
+        raise ValueError(f"need 0 <= fpar_min < fpar_max <= 1, got {fpar_min}, {fpar_max}.")
+    w_max = np.inf if water_stress_max is None else float(water_stress_max)
+    dt = float_dtype(ndvi, temperature, precipitation, solar)
+    aligned = align_chunks({"ndvi": ndvi, "temperature": temperature, "precipitation": precipitation,
+                            "solar": solar, "veg_type": codes})
+    codes = aligned.pop("veg_type")
+    monthly = [da.astype(dt) for da in aligned.values()]
+
+    if params is None:
+        params = casa_parameters(monthly[0], veg_type, percentiles=percentiles, eps_max=eps_max)
+    params = _params_dataset(params)
+    table = xr.concat([params[p].astype(np.float64) for p in PARAM_NAMES], dim="param").transpose("veg_type", "param")
+    if table.chunks is not None:
+        table = table.chunk({"veg_type": -1, "param": -1})  # a 5 x n_classes table, not the cube
+    table_codes = params["veg_type"].astype(np.int64).reset_coords(drop=True)
+    table = table.drop_vars("veg_type")
+    per_pixel = apply_kernel(KernelRef(K.__name__, "class_lookup"), codes, table_codes.drop_vars("veg_type", errors="ignore"), table,
+                             input_core_dims=[[], ["veg_type"], ["veg_type", "param"]], output_core_dims=[["param"]],
+                             output_sizes={"param": len(PARAM_NAMES)}, output_dtypes=[np.float64])
+    scalars = [per_pixel.isel(param=k) for k in range(len(PARAM_NAMES))]
+    corr = _pet_correction(latitude, dim, dt)
+    opts = [float(fpar_min), float(fpar_max), float(alpha), float(water_stress_fill),
+            int(_COLD_RULES[cold_water_stress]), w_max]
+    attrs = {
+        "units": "g C m-2 month-1",
+        "long_name": "net primary production (CASA)",
+        "model": "CASA (Potter et al. 1993) with Zhu et al. (2006) stress terms; seed 001 Eqs. 1-7",
+        "fpar_min": fpar_min, "fpar_max": fpar_max, "alpha": alpha,
+        "cold_water_stress": cold_water_stress, "water_stress_fill": water_stress_fill,
+        "daylength_correction": "none" if latitude is None else "Thornthwaite (N/12)(d/30)",
+    }
+    out = apply_kernel(KernelRef(K.__name__, "casa_npp"), *monthly, corr, *scalars, *opts,
+                       input_core_dims=[[dim]] * 5 + [[]] * (len(scalars) + len(opts)),
+                       output_core_dims=[[dim]], output_dtypes=[dt], attrs=[attrs], names=["npp"])
+    out = out.drop_vars("param", errors="ignore")
+    return out.transpose(*[d for d in ndvi.dims if d in out.dims], ...)
+
+
+def annual_npp(npp, *, dim: str = "month") -> xr.DataArray:
+    """Annual NPP (g C m-2 yr-1): the sum of the 12 monthly values (NaN if any month is NaN)."""
+    require_dataarray(npp, "npp")
+    require_dim(npp, dim, "npp")
+    out = npp.sum(dim, skipna=False)
+    out.attrs = {**npp.attrs, "units": "g C m-2 yr-1", "long_name": "annual net primary production",
+                 "cell_methods": f"{dim}: sum"}
+    return out.rename("npp")

@@ -1,0 +1,190 @@
+"""Declarative, resumable runs: validation, skipping, kill-and-restart, real dask processes."""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+import zarr
+
+from cubeeco.pipeline.config import ConfigError, load_config, parse_config
+from cubeeco.pipeline.run import run
+
+STEPS = ["annual", "land_cover"]
+
+
+@pytest.fixture(scope="module")
+def small_base(tmp_path_factory):
+    """Three years (ETM+ and OLI), 64 x 48 px: four regions of 32 x 32 px per stage."""
+    from cubeeco.synth import SynthConfig, synthesize
+
+    cfg = SynthConfig(width_px=64, height_px=48, years=(2012, 2014), n_mines=1, n_stations=1, modis=False)
+    return synthesize(cfg, tmp_path_factory.mktemp("small-base"), progress=False)
+
+
+def _config(tmp_path: Path, base_root: Path, **extra) -> Path:
+    cfg = {"name": "small", "store": "run.zarr", "steps": STEPS, "source": str(base_root),
+           "grid": {"epsg": 32649, "resolution": 30.0, "bounds": [399990.0, 4348560.0, 401910.0, 4350000.0]},
+           "params": {"annual": {"indices": []}}, "chunks": 32, "region_chunks": 1,
+           "cluster": {"kind": "threads"}, **extra}
+    path = tmp_path / "run.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    return path
+
+
+def _arrays(store: Path) -> dict:
+    root = zarr.open_group(str(store), mode="r", use_consolidated=False)
+    out = {}
+    for gname, group in root.groups():
+        for aname, arr in group.arrays():
+            out[f"{gname}/{aname}"] = arr[...]
+    return out
+
+
+def _same(a: dict, b: dict) -> bool:
+    return a.keys() == b.keys() and all(
+        np.array_equal(a[k], b[k], equal_nan=a[k].dtype.kind == "f") for k in a)
+
+
+@pytest.fixture(scope="module")
+def reference(small_base, tmp_path_factory):
+    """An uninterrupted run on the threaded scheduler."""
+    tmp = tmp_path_factory.mktemp("reference")
+    config = load_config(_config(tmp, small_base.root))
+    reports = run(config, progress=False)
+    assert [r.action for r in reports] == ["computed", "computed"]
+    return tmp / "run.zarr", _arrays(tmp / "run.zarr")
+
+
+def test_rerun_skips_and_a_changed_parameter_recomputes(reference, small_base, tmp_path):
+    store, _ = reference
+    config = load_config(_config(store.parent, small_base.root))
+    assert [r.action for r in run(config, progress=False)] == ["skipped", "skipped"]
+    changed = load_config(_config(store.parent, small_base.root, params={"annual": {"indices": [], "method": "max_ndvi"}}))
+    reports = {r.stage: r.action for r in run(changed, progress=False)}
+    assert reports == {"annual": "computed", "land_cover": "skipped"}
+    run(config, progress=False)   # back to the reference parameters for the other tests
+
+
+@pytest.mark.parametrize("data, message", [
+    ({"name": "x", "store": "s", "steps": ["annual"], "grid": {"epsg": 1, "resolution": 30.0, "bounds": [0, 0, 30, 30]},
+      "colour": "red"}, "colour: unknown key"),
+    ({"name": "x", "store": "s", "steps": ["annual"], "grid": {"epsg": 1, "resolution": 30.0, "bounds": [0, 0, 30, 30]},
+      "cluster": {"n_workers": "two"}}, "cluster.n_workers: expected int"),
+    ({"name": "x", "store": "s", "steps": ["rsei_magic"], "grid": {"epsg": 1, "resolution": 30.0, "bounds": [0, 0, 30, 30]}},
+     "unknown step"),
+    ({"name": "x", "store": "s", "steps": ["annual"], "grid": {"epsg": 1, "resolution": 30.0, "bounds": [0, 0, 30, 30]},
+      "params": {"annual": {"metod": "median"}}}, "params.annual: unknown parameter"),
+    ({"name": "x", "steps": ["annual"]}, "missing required key"),
+    ({"name": "x", "store": "s", "steps": ["annual"], "cluster": {"kind": "scheduler"},
+      "grid": {"epsg": 1, "resolution": 30.0, "bounds": [0, 0, 30, 30]}}, "cluster.address"),
+    ({"name": "x", "store": "s", "steps": ["annual"], "grid": {"epsg": 1, "resolution": "30m", "bounds": [0, 0, 30, 30]}},
+     "grid.resolution: expected float"),
+])
+def test_invalid_configs_name_the_key(data, message):
+    with pytest.raises(ConfigError, match=message):
+        parse_config(data)
+
+
+def test_cli_rejects_bad_config_with_exit_code(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: x\nstore: s\nsteps: [annual]\nworkers: 3\n")
+    proc = subprocess.run([sys.executable, "-m", "cubeeco.cli", "run", str(bad)], capture_output=True, text=True)
+    assert proc.returncode == 2 and "workers: unknown key" in proc.stderr
+
+
+def _markers(store: Path) -> int:
+    return len(list(Path(str(store) + ".progress").glob("*/r*_*")))
+
+
+def test_client_killed_at_random_points_resumes_to_identical_store(reference, small_base, tmp_path):
+    _, expected = reference
+    cfg = _config(tmp_path, small_base.root)
+    store = tmp_path / "run.zarr"
+    rng = random.Random(7)
+    resumed_regions = 0
+    for attempt in range(3):
+        proc = subprocess.Popen([sys.executable, "-m", "cubeeco.cli", "run", str(cfg), "-q"],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        target = rng.randint(1 + attempt, 2 + attempt)   # regions written before the kill (of 4 + 4)
+        deadline = time.time() + 120
+        while proc.poll() is None and _markers(store) < target and time.time() < deadline:
+            time.sleep(0.05)
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    reports = run(load_config(cfg), progress=False)
+    resumed_regions = sum(r.regions_already_done for r in reports)
+    skipped = [r.stage for r in reports if r.action == "skipped"]
+    assert resumed_regions > 0 or skipped, "the restart recomputed everything"
+    assert _same(_arrays(store), expected)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture()
+def dask_processes(tmp_path):
+    """A real `dask scheduler` and two `dask worker` processes on 127.0.0.1."""
+    port = _free_port()
+    address = f"tcp://127.0.0.1:{port}"
+    env = {**os.environ, "DASK_DISTRIBUTED__WORKER__DAEMON": "False"}
+    procs = [subprocess.Popen([sys.executable, "-m", "distributed.cli.dask_scheduler", "--host", "127.0.0.1",
+                               "--port", str(port), "--dashboard-address", ":0"], env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)]
+    for i in range(2):
+        procs.append(subprocess.Popen([sys.executable, "-m", "distributed.cli.dask_worker", address, "--nthreads", "1",
+                                       "--memory-limit", "2GiB", "--name", f"w{i}", "--no-dashboard"],
+                                      env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+    from distributed import Client
+
+    with Client(address, timeout="30s") as client:
+        client.wait_for_workers(2, timeout=60)
+    yield address, procs
+    for p in procs:
+        p.kill()
+        p.wait()
+
+
+def test_real_scheduler_and_workers_give_the_same_store(reference, small_base, tmp_path, dask_processes):
+    _, expected = reference
+    address, _ = dask_processes
+    cfg = _config(tmp_path, small_base.root, cluster={"kind": "scheduler", "address": address})
+    reports = run(load_config(cfg), progress=False)
+    assert [r.action for r in reports] == ["computed", "computed"]
+    assert _same(_arrays(tmp_path / "run.zarr"), expected)
+    assert (tmp_path / "run.zarr.performance.html").exists()
+    assert (tmp_path / "run.zarr.log.jsonl").read_text().count('"computed"') == 2
+
+
+def test_worker_killed_mid_run_costs_time_not_data(reference, small_base, tmp_path, dask_processes):
+    _, expected = reference
+    address, procs = dask_processes
+    cfg = _config(tmp_path, small_base.root, cluster={"kind": "scheduler", "address": address})
+    store = tmp_path / "run.zarr"
+    import threading
+
+    def kill_one_worker():
+        deadline = time.time() + 60
+        while _markers(store) < 2 and time.time() < deadline:
+            time.sleep(0.05)
+        procs[1].send_signal(signal.SIGKILL)
+
+    killer = threading.Thread(target=kill_one_worker)
+    killer.start()
+    run(load_config(cfg), progress=False)
+    killer.join()
+    assert procs[1].poll() is not None, "the worker was not killed during the run"
+    assert _same(_arrays(store), expected)
