@@ -49,16 +49,23 @@ def connect(cfg):
             from dask_gateway import BasicAuth, Gateway
         except ImportError as err:
             raise ImportError("cluster.kind gateway needs dask-gateway: pip install dask-gateway") from err
+        import getpass
+
         opts = dict(cfg.gateway)
-        auth = BasicAuth(opts.pop("username", "cubeeco"), opts.pop("password", None)) if "password" in opts else None
+        # the local backend runs workers as the login user: default to the current account
+        username = opts.pop("username", getpass.getuser())
+        auth = BasicAuth(username, opts.pop("password")) if "password" in opts else None
         gateway = Gateway(cfg.address, auth=auth)
-        cluster = gateway.new_cluster(**opts)
         try:
-            cluster.scale(cfg.n_workers)
-            with cluster.get_client() as client:
-                client.wait_for_workers(1, timeout=300)
-                yield client
+            cluster = gateway.new_cluster(**opts)
+            try:
+                cluster.scale(cfg.n_workers)
+                with cluster.get_client() as client:
+                    client.wait_for_workers(1, timeout=300)
+                    yield client
+            finally:
+                cluster.shutdown()
         finally:
-            cluster.shutdown()
+            gateway.close()   # an unclosed Gateway stalls another gateway's event loop when collected
         return
     raise ValueError(f"unknown cluster kind {kind!r}")
