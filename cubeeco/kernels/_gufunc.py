@@ -29,49 +29,57 @@ GUFUNC_OPTIONS = {"nopython": True, "cache": False}
 FLOAT_TYPES = ("float32", "float64")
 
 
-class Kernel:
-    """A compiled gufunc that pickles as a reference to its module-level name.
+def gufunc(signatures, layout: str, **overrides):
+    """Decorator: compile now as a cpu gufunc with the project's policy (see ``lazy_gufunc``)."""
+    return guvectorize(signatures, layout, target="cpu", **{**GUFUNC_OPTIONS, **overrides})
 
-    numba pickles a gufunc by value and recompiles it on unpickling: on a distributed
-    cluster every task would pay the compile (measured: ~1 s per task, an annual
-    composite 15x slower than on threads).  Pickled as ``(module, name)``, a worker
-    imports the module once and reuses its compiled kernel.
+
+class LazyKernel:
+    """Base of the lazily compiled kernels: pickled by reference, compiled on first use.
+
+    numba pickles a compiled ufunc by value and recompiles it when unpickling, so on a
+    distributed cluster every task would pay the compile (measured: an annual composite
+    100 s on 2 worker processes vs 3 s on threads).  Pickled as (module, name), a worker
+    imports the module once and reuses what it compiled.
     """
 
-    def __init__(self, ufunc, module: str, name: str):
-        self.ufunc = ufunc
-        self.module = module
-        self.name = name
-        self.__doc__ = ufunc.__doc__
+    def __init__(self, func):
+        self.py_func = func
+        self.__name__ = func.__name__
+        self.__qualname__ = func.__qualname__
+        self.__module__ = func.__module__
+        self.__doc__ = func.__doc__
+        self._compiled = None
+        self._lock = threading.Lock()
+
+    def _build(self):
+        raise NotImplementedError
+
+    def compile(self):
+        """Compile now (every signature); returns the numba ufunc."""
+        if self._compiled is None:
+            with self._lock:
+                if self._compiled is None:
+                    self._compiled = self._build()
+        return self._compiled
 
     def __call__(self, *args, **kwargs):
-        return self.ufunc(*args, **kwargs)
+        return self.compile()(*args, **kwargs)
 
-    def __getattr__(self, attr):          # signature, ntypes, types, ... of the gufunc
-        return getattr(self.__dict__["ufunc"], attr)
+    def __getattr__(self, name):
+        # ufunc attributes (nin, nout, signature, types, ...) of the compiled kernel
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return getattr(self.compile(), name)
 
     def __reduce__(self):
-        return _import_kernel, (self.module, self.name)
+        return _load_attr, (self.__module__, self.__qualname__)
 
     def __repr__(self):
-        return f"<cubeeco kernel {self.module}.{self.name}>"
+        return f"<{type(self).__name__} {self.__module__}.{self.__qualname__}>"
 
 
-def _import_kernel(module: str, name: str):
-    return getattr(importlib.import_module(module), name)
-
-
-def gufunc(signatures, layout: str, **overrides):
-    """Decorator: compile a module-level function as a cpu gufunc with the project's policy."""
-
-    def wrap(func):
-        compiled = guvectorize(signatures, layout, target="cpu", **{**GUFUNC_OPTIONS, **overrides})(func)
-        return Kernel(compiled, func.__module__, func.__name__)
-
-    return wrap
-
-
-class LazyGufunc:
+class LazyGufunc(LazyKernel):
     """A module-level gufunc compiled on its first call, not at import.
 
     Compiling eagerly makes importing a kernel module cost every kernel's compile
@@ -81,26 +89,15 @@ class LazyGufunc:
     """
 
     def __init__(self, func, signatures, layout: str, *, split_on: int | None = None, **overrides):
-        self.py_func = func
+        super().__init__(func)
         self.signatures = list(signatures)
         self.layout = layout
         self.split_on = split_on
         self.overrides = overrides
-        self.__name__ = func.__name__
-        self.__qualname__ = func.__qualname__
-        self.__module__ = func.__module__
-        self.__doc__ = func.__doc__
-        self._compiled = None
         self._per_type: dict[int, object] = {}
-        self._lock = threading.Lock()
 
-    def compile(self):
-        """Compile now (all signatures); returns the numba gufunc."""
-        if self._compiled is None:
-            with self._lock:
-                if self._compiled is None:
-                    self._compiled = gufunc(self.signatures, self.layout, **self.overrides)(self.py_func)
-        return self._compiled
+    def _build(self):
+        return gufunc(self.signatures, self.layout, **self.overrides)(self.py_func)
 
     @property
     def is_compiled(self) -> bool:
@@ -125,15 +122,6 @@ class LazyGufunc:
         if self._compiled is None and self.split_on is not None:
             return self._for_dtype(args[self.split_on])(*args, **kwargs)
         return self.compile()(*args, **kwargs)
-
-    def __getattr__(self, name):
-        # ufunc attributes (nin, nout, signature, types, ...) of the compiled gufunc
-        if name.startswith("_"):
-            raise AttributeError(name)
-        return getattr(self.compile(), name)
-
-    def __reduce__(self):
-        return _load_attr, (self.__module__, self.__qualname__)
 
     def __repr__(self):
         state = "compiled" if self.is_compiled else "not compiled yet"

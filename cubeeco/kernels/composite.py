@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._gufunc import gufunc, jit
+from ._gufunc import jit, lazy_gufunc
 
 
 @jit
@@ -41,7 +41,7 @@ def _nanmedian(x):
     return (lo + hi) / 2
 
 
-@gufunc(["void(float32[:], float32[:])", "void(float64[:], float64[:])"], "(t)->()")
+@lazy_gufunc(["void(float32[:], float32[:])", "void(float64[:], float64[:])"], "(t)->()")
 def nanmedian(x, out):
     """Median of the non-NaN values along the last axis (NaN if none)."""
     out[0] = _nanmedian(x)
@@ -56,7 +56,7 @@ def _argmax_valid(score):
     return best
 
 
-@gufunc(["void(float32[:], float32[:], float32[:])", "void(float64[:], float64[:], float64[:])"], "(t),(t)->()")
+@lazy_gufunc(["void(float32[:], float32[:], float32[:])", "void(float64[:], float64[:], float64[:])"], "(t),(t)->()")
 def take_at_max(score, values, out):
     """``values`` at the first position where ``score`` is largest (NaN scores skipped)."""
     best = _argmax_valid(score)

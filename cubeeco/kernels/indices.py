@@ -16,65 +16,33 @@ branches of a conditional, so a zero denominator is swapped for 1 before dividin
 
 from __future__ import annotations
 
-import importlib
 import math
-import threading
 
 import numpy as np
 from numba import vectorize
 
-from ._gufunc import jit
+from ._gufunc import LazyKernel, jit
 
 _VEC = {"nopython": True, "cache": False}
 
 
-class LazyUfunc:
+class LazyUfunc(LazyKernel):
     """A module-level numba ``vectorize`` ufunc compiled on its first call, not at import.
 
-    Compiling every index at import costs ~1 s per ufunc, in the client and in every
-    worker; this compiles only what runs (the pattern of ``_gufunc.LazyGufunc``).  Once
-    compiled the ufunc is frozen (``disable_compile``): otherwise a numba DUFunc compiles
-    a new loop for unseen argument types (float32 data with float64 0-d arrays, which
-    dask makes of python scalars) and silently returns float64.  Frozen, numpy's casting
-    rules pick one of the declared loops.  Pickles by reference (module + name).
+    Once compiled the ufunc is frozen (``disable_compile``): otherwise a numba DUFunc
+    compiles a new loop for unseen argument types (float32 data with float64 0-d arrays,
+    which dask makes of python scalars) and silently returns float64.  Frozen, numpy's
+    casting rules pick one of the declared loops.
     """
 
     def __init__(self, func, signatures):
-        self.py_func = func
+        super().__init__(func)
         self.signatures = list(signatures)
-        self.__name__ = func.__name__
-        self.__qualname__ = func.__qualname__
-        self.__module__ = func.__module__
-        self.__doc__ = func.__doc__
-        self._compiled = None
-        self._lock = threading.Lock()
 
-    def compile(self):
-        if self._compiled is None:
-            with self._lock:
-                if self._compiled is None:
-                    uf = vectorize(self.signatures, **_VEC)(self.py_func)
-                    uf.disable_compile()
-                    self._compiled = uf
-        return self._compiled
-
-    def __call__(self, *args, **kwargs):
-        return self.compile()(*args, **kwargs)
-
-    def __getattr__(self, name):
-        if name.startswith("_"):
-            raise AttributeError(name)
-        return getattr(self.compile(), name)
-
-    def __reduce__(self):
-        return _load_attr, (self.__module__, self.__qualname__)
-
-    def __repr__(self):
-        return f"<LazyUfunc {self.__module__}.{self.__qualname__}>"
-
-
-def _load_attr(module: str, name: str):
-    return getattr(importlib.import_module(module), name)
+    def _build(self):
+        uf = vectorize(self.signatures, **_VEC)(self.py_func)
+        uf.disable_compile()
+        return uf
 
 
 def lazy_vectorize(signatures):

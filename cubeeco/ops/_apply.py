@@ -1,7 +1,7 @@
 """The one call site of ``xarray.apply_ufunc`` for cubeeco's kernels.
 
 Every op goes through :func:`apply_kernel` so the policy is in one place:
-``dask="parallelized"`` (never ``vectorize=True``), declared output dtypes and
+``dask="parallelized"`` (never the per-pixel ``vectorize`` option), declared output dtypes and
 sizes, a whole-core-dimension check instead of a silent rechunk, and attrs set
 on the outputs.
 """
