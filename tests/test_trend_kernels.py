@@ -303,10 +303,17 @@ def test_huge_offset_keeps_precision():
     assert a["s"] == b["s"]
 
 
-def test_scratch_too_small_raises():
-    y = np.zeros((2, 10))
-    with pytest.raises(ValueError, match="scratch"):
-        kt.sen_mk_gufunc(y, np.arange(10.0), Z95, np.empty(5))
+def test_scratch_too_small_gives_nan_not_a_crash():
+    # a direct gufunc call with a short scratch must not write past it: all NaN instead
+    y = np.random.default_rng(0).normal(size=(2, 10))
+    short = np.empty(kt.scratch_size(10) - 1)
+    for out in kt.sen_mk_gufunc(y, np.arange(10.0), Z95, short):
+        assert np.isnan(out).all()
+    res = dict(zip(kt.TREND_OUTPUTS, kt.trend_gufunc(y, np.arange(10.0), Z95, short)))
+    assert (res["n_valid"] == kt.SCRATCH_TOO_SMALL).all()
+    assert np.isnan(res["slope"]).all() and (res["trend"] == kt.NODATA_INT8).all()
+    # the right size works
+    assert np.isfinite(kt.sen_mk_gufunc(y, np.arange(10.0), Z95, kt.new_scratch(10))[0]).all()
 
 
 def test_lazy_gufunc_pickles_by_reference():

@@ -10,7 +10,12 @@ Hot loops live in ``@jit`` helpers that the gufunc body calls: ``guvectorize`` d
 not take ``error_model``, and ``error_model="numpy"`` lets divisions vectorise
 instead of checking every denominator for zero (about 4x on pair loops).
 ``cache=False`` everywhere: concurrent on-disk caches written by many worker
-processes race.
+processes race (numba issue 10128: segfaults with cached gufuncs).
+
+Helpers compile without the NRT (``_nrt=False``): kernels never allocate (scratch
+comes from the caller), and without the NRT a slice of a scratch buffer is a plain
+view with no reference counting, which otherwise costs a call per view per pixel.
+An allocation in a helper then fails to compile instead of costing time per pixel.
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ import threading
 import numpy as np
 from numba import guvectorize, njit
 
-JIT_OPTIONS = {"nogil": True, "cache": False, "error_model": "numpy"}
+JIT_OPTIONS = {"nogil": True, "cache": False, "error_model": "numpy", "_nrt": False}
 GUFUNC_OPTIONS = {"nopython": True, "cache": False}
 
 # float32 before float64: numba dispatches to the first compatible signature,

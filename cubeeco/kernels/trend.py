@@ -38,10 +38,13 @@ from ._gufunc import FLOAT_TYPES, jit, lazy_gufunc
 MIN_VALID_MK = 3
 MIN_VALID_OLS = 2
 NODATA_INT8 = -128
+# n_valid of a direct gufunc call given a scratch shorter than scratch_size(n): all outputs NaN
+SCRATCH_TOO_SMALL = -1
 
 # pivots sampled per selection round, and the size below which survivors are
-# insertion-sorted; tuned at n = 22 (231 slopes: one round to ~20, a second to ~1)
-_KMAX = 15
+# insertion-sorted; tuned in the full sen_mk kernel at n = 22 (231 slopes: 7 pivots
+# beat 5, 9, 11, 15 and 19, since sorting the sample costs k^2)
+_KMAX = 7
 _SMALL = 8
 _SQRT1_2 = 0.7071067811865476
 # |Z| thresholds of the significance classes 1..3 (seed 000: 90 %, 95 %, 99 %)
@@ -66,7 +69,7 @@ def new_scratch(n: int) -> np.ndarray:
 # ----------------------------------------------------------------------------------
 
 
-@jit
+@jit(inline="always")
 def _compact(y, t, yy, tt):
     """Finite (y, t) pairs into yy[:nv], tt[:nv], repeated in yy[nv:2nv] (circular layout)."""
     nv = 0
@@ -83,7 +86,7 @@ def _compact(y, t, yy, tt):
     return nv
 
 
-@jit
+@jit(inline="always")
 def _pair_signs_slopes(yy, tt, nv, slopes, want_slopes):
     """(S, number of tied pairs) over all pairs; every pair slope into slopes[:m] if asked.
 
@@ -92,40 +95,32 @@ def _pair_signs_slopes(yy, tt, nv, slopes, want_slopes):
     inner loops then run ~nv times instead of the triangle's nv-1-i: at n = 22 the
     triangle's short rows rarely reach LLVM's vector path, the circular rows do.
     A wrapped pair (i+k >= nv) has its later value first, so its sign counts
-    negatively; the slope (dy/dt) is symmetric and needs no care.
+    negatively (a select inside the one loop per lag: two loops per lag cost 13 %
+    more at n = 22); the slope (dy/dt) is symmetric and needs no care.
     """
     s = 0
     zeros = 0
     m = 0
     for k in range(1, nv // 2 + 1):
         cnt = nv if 2 * k < nv else nv // 2
-        split = nv - k if nv - k < cnt else cnt
-        pos = 0
-        neg = 0
-        pos_w = 0
-        neg_w = 0
+        split = nv - k
+        acc = 0
+        tied = 0
         if want_slopes:
-            for i in range(split):
+            for i in range(cnt):
                 d = yy[i + k] - yy[i]
-                pos += d > 0
-                neg += d < 0
-                slopes[m + i] = d / (tt[i + k] - tt[i])
-            for i in range(split, cnt):
-                d = yy[i + k] - yy[i]
-                pos_w += d > 0
-                neg_w += d < 0
+                sign = (d > 0) - (d < 0)
+                acc += sign if i < split else -sign
+                tied += d == 0
                 slopes[m + i] = d / (tt[i + k] - tt[i])
         else:
-            for i in range(split):
+            for i in range(cnt):
                 d = yy[i + k] - yy[i]
-                pos += d > 0
-                neg += d < 0
-            for i in range(split, cnt):
-                d = yy[i + k] - yy[i]
-                pos_w += d > 0
-                neg_w += d < 0
-        s += (pos - neg) - (pos_w - neg_w)
-        zeros += cnt - pos - neg - pos_w - neg_w
+                sign = (d > 0) - (d < 0)
+                acc += sign if i < split else -sign
+                tied += d == 0
+        s += acc
+        zeros += tied
         m += cnt
     return s, zeros
 
@@ -150,7 +145,7 @@ def _tie_term(yy, nv):
     return tie
 
 
-@jit
+@jit(inline="always")
 def _count_lt(buf, m, v):
     c = 0
     for q in range(m):
@@ -158,7 +153,7 @@ def _count_lt(buf, m, v):
     return c
 
 
-@jit
+@jit(inline="always")
 def _count_le(buf, m, v):
     c = 0
     for q in range(m):
@@ -166,7 +161,7 @@ def _count_le(buf, m, v):
     return c
 
 
-@jit
+@jit(inline="always")
 def _insertion_sort(buf, m):
     for p in range(1, m):
         x = buf[p]
@@ -177,23 +172,27 @@ def _insertion_sort(buf, m):
         buf[q] = x
 
 
-@jit
+@jit(inline="always")
 def _sample_sorted(buf, m, k, piv):
     """k evenly spaced elements of buf[:m], sorted into piv[:k] (uses piv[k:2k])."""
     smp = piv[k : 2 * k]
+    # a float step, not an integer division per sample: 64-bit idiv made this
+    # sampler the most expensive part of the whole selection
+    step = m / (2.0 * k)
     for p in range(k):
-        smp[p] = buf[((2 * p + 1) * m) // (2 * k)]
-    # rank by counting: branch-free, ties broken by position
+        smp[p] = buf[int((2 * p + 1) * step)]
+    # rank by counting (ties broken by position): loops without branches
     for p in range(k):
         x = smp[p]
         r = 0
-        for q in range(k):
-            w = smp[q]
-            r += (w < x) | ((w == x) & (q < p))
+        for q in range(p):
+            r += smp[q] <= x
+        for q in range(p + 1, k):
+            r += smp[q] < x
         piv[r] = x
 
 
-@jit
+@jit(inline="never")
 def _select2(src, m, k1, k2, work, piv):
     """Values of rank k1 and k2 (0-based, ascending, k1 <= k2 <= k1 + 1) in src[:m].
 
@@ -321,11 +320,16 @@ def _significance_class(z):
     return (a >= SIGNIFICANCE_Z[0]) + (a >= SIGNIFICANCE_Z[1]) + (a >= SIGNIFICANCE_Z[2])
 
 
-@jit
+@jit(inline="always")
+def _scratch_fits(sc, n):
+    return sc.shape[0] >= 6 * n + n * (n - 1) + 2 * _KMAX + 8
+
+
+@jit(inline="always")
 def _views(sc, n):
+    # no size check here: a raise in this helper costs ~50 ns per pixel (about 5 %
+    # of sen_mk); the gufuncs test _scratch_fits first and give NaN instead
     n_pairs = n * (n - 1) // 2
-    if sc.shape[0] < 6 * n + 2 * n_pairs + 2 * _KMAX + 8:
-        raise ValueError("scratch too small: allocate it with cubeeco.kernels.trend.new_scratch(n)")
     yy = sc[: 2 * n]
     tt = sc[2 * n : 4 * n]
     slopes = sc[4 * n : 4 * n + n_pairs]
@@ -473,23 +477,50 @@ def _sigs(inputs, outputs):
 _SEN_IN = ("F[:]", "float64[:]", "float64", "float64[::1]")
 
 
+# Per-pixel bodies are plain jit functions compiled without the NRT (see _gufunc.py):
+# the scratch views they slice then cost no reference counting, which inside a gufunc
+# body is a call per view per pixel (~10 % of sen_mk).  The gufuncs only unpack.
+
+
+@jit(inline="never")
+def _valid_series(y, t, scratch):
+    """Views of the scratch, and the number of finite (y, t) pairs compacted into yy, tt."""
+    yy, tt, slopes, work, piv, aux = _views(scratch, y.shape[0])
+    nv = _compact(y, t, yy, tt) if _scratch_fits(scratch, y.shape[0]) else SCRATCH_TOO_SMALL
+    return nv, yy, tt, slopes, work, piv, aux
+
+
+@jit(inline="never")
+def _sen_mk_pixel(y, t, scratch):
+    nv, yy, tt, slopes, work, piv, aux = _valid_series(y, t, scratch)
+    if nv < MIN_VALID_MK:
+        return np.nan, np.nan, np.nan, np.nan, np.nan
+    si, zeros = _pair_signs_slopes(yy, tt, nv, slopes, True)
+    b = _median(slopes, nv * (nv - 1) // 2, work, piv)
+    var = _var_s(yy, nv, zeros)
+    zz, pp = _z_p(si, var)
+    return b, si, var, zz, pp
+
+
 @lazy_gufunc(_sigs(_SEN_IN, ["F[:]"] * 5), "(n),(n),(),(k)->(),(),(),(),()", split_on=0)
 def sen_mk_gufunc(y, t, z_crit, scratch, slope, s, var_s, z, p):
     """Headline kernel: Sen slope and Mann–Kendall S, Var(S), Z, p in one pass."""
-    yy, tt, slopes, work, piv, aux = _views(scratch, y.shape[0])
-    nv = _compact(y, t, yy, tt)
+    slope[0], s[0], var_s[0], z[0], p[0] = _sen_mk_pixel(y, t, scratch)
+
+
+@jit(inline="never")
+def _sen_pixel(y, t, z_crit, scratch):
+    nv, yy, tt, slopes, work, piv, aux = _valid_series(y, t, scratch)
     if nv < MIN_VALID_MK:
-        slope[0] = s[0] = var_s[0] = z[0] = p[0] = np.nan
-        return
+        return np.nan, np.nan, np.nan, np.nan
     m = nv * (nv - 1) // 2
     si, zeros = _pair_signs_slopes(yy, tt, nv, slopes, True)
-    slope[0] = _median(slopes, m, work, piv)
-    var = _var_s(yy, nv, zeros)
-    zz, pp = _z_p(si, var)
-    s[0] = si
-    var_s[0] = var
-    z[0] = zz
-    p[0] = pp
+    b = _median(slopes, m, work, piv)
+    intercept = _median(yy, nv, work, piv) - b * _median(tt, nv, work, piv)
+    if np.isnan(z_crit):
+        return b, intercept, np.nan, np.nan
+    lo, hi = _ci_ranks(m, z_crit, _var_s(yy, nv, zeros))
+    return b, intercept, _select2(slopes, m, lo, lo, work, piv)[0], _select2(slopes, m, hi, hi, work, piv)[0]
 
 
 @lazy_gufunc(
@@ -502,23 +533,22 @@ def sen_gufunc(y, t, z_crit, scratch, slope, intercept, low, high):
 
     ``z_crit`` NaN skips the bounds (NaN outputs) and their two extra selections.
     """
-    yy, tt, slopes, work, piv, aux = _views(scratch, y.shape[0])
-    nv = _compact(y, t, yy, tt)
+    slope[0], intercept[0], low[0], high[0] = _sen_pixel(y, t, z_crit, scratch)
+
+
+@jit(inline="never")
+def _mk_pixel(y, t, z_crit, method, max_lag, scratch):
+    nv, yy, tt, slopes, work, piv, aux = _valid_series(y, t, scratch)
     if nv < MIN_VALID_MK:
-        slope[0] = intercept[0] = low[0] = high[0] = np.nan
-        return
+        return np.nan, np.nan, np.nan, np.nan, np.nan, NODATA_INT8
     m = nv * (nv - 1) // 2
-    si, zeros = _pair_signs_slopes(yy, tt, nv, slopes, True)
-    b = _median(slopes, m, work, piv)
-    slope[0] = b
-    intercept[0] = _median(yy, nv, work, piv) - b * _median(tt, nv, work, piv)
-    if np.isnan(z_crit):
-        low[0] = high[0] = np.nan
-    else:
-        var = _var_s(yy, nv, zeros)
-        lo, hi = _ci_ranks(m, z_crit, var)
-        low[0] = _select2(slopes, m, lo, lo, work, piv)[0]
-        high[0] = _select2(slopes, m, hi, hi, work, piv)[0]
+    si, zeros = _pair_signs_slopes(yy, tt, nv, slopes, method != 0)
+    var = _var_s(yy, nv, zeros)
+    if method != 0:
+        b = _median(slopes, m, work, piv)
+        var *= _modified_var_factor(yy, tt, nv, b, method, z_crit, max_lag, aux)
+    zz, pp = _z_p(si, var)
+    return si, var, zz, pp, si / m, _trend_class(zz, z_crit)
 
 
 @lazy_gufunc(
@@ -533,25 +563,28 @@ def mk_gufunc(y, t, z_crit, method, max_lag, scratch, s, var_s, z, p, tau, trend
     test does not compute pair slopes; the modified tests need the Sen slope to
     detrend.
     """
-    yy, tt, slopes, work, piv, aux = _views(scratch, y.shape[0])
-    nv = _compact(y, t, yy, tt)
+    s[0], var_s[0], z[0], p[0], tau[0], trend[0] = _mk_pixel(y, t, z_crit, method, max_lag, scratch)
+
+
+@jit(inline="never")
+def _trend_pixel(y, t, z_crit, scratch):
+    """The 15 outputs of trend_gufunc, in TREND_OUTPUTS order."""
+    nv, yy, tt, slopes, work, piv, aux = _valid_series(y, t, scratch)
+    b_ols, a_ols, r2 = _ols(y, t)
     if nv < MIN_VALID_MK:
-        s[0] = var_s[0] = z[0] = p[0] = tau[0] = np.nan
-        trend[0] = NODATA_INT8
-        return
+        nan = np.nan
+        return nan, nan, nan, nan, NODATA_INT8, nan, nan, nan, nan, nan, b_ols, a_ols, r2, NODATA_INT8, nv
     m = nv * (nv - 1) // 2
-    si, zeros = _pair_signs_slopes(yy, tt, nv, slopes, method != 0)
+    si, zeros = _pair_signs_slopes(yy, tt, nv, slopes, True)
     var = _var_s(yy, nv, zeros)
-    if method != 0:
-        b = _median(slopes, m, work, piv)
-        var *= _modified_var_factor(yy, tt, nv, b, method, z_crit, max_lag, aux)
     zz, pp = _z_p(si, var)
-    s[0] = si
-    var_s[0] = var
-    z[0] = zz
-    p[0] = pp
-    tau[0] = si / m
-    trend[0] = _trend_class(zz, z_crit)
+    b = _median(slopes, m, work, piv)
+    intercept = _median(yy, nv, work, piv) - b * _median(tt, nv, work, piv)
+    lo, hi = _ci_ranks(m, z_crit, var)
+    low = _select2(slopes, m, lo, lo, work, piv)[0]
+    high = _select2(slopes, m, hi, hi, work, piv)[0]
+    return (si * 1.0, var, zz, pp, _trend_class(zz, z_crit), si / m, b, intercept, low, high,
+            b_ols, a_ols, r2, _significance_class(zz), nv)  # fmt: skip
 
 
 @lazy_gufunc(
@@ -570,36 +603,10 @@ def trend_gufunc(
     ols_slope, ols_intercept, ols_r2, significance, n_valid,
 ):  # fmt: skip
     """Everything `cubeeco.trend` reports, in one pass over each pixel."""
-    yy, tt, slopes, work, piv, aux = _views(scratch, y.shape[0])
-    nv = _compact(y, t, yy, tt)
-    n_valid[0] = nv
-    b_ols, a_ols, r2 = _ols(y, t)
-    ols_slope[0] = b_ols
-    ols_intercept[0] = a_ols
-    ols_r2[0] = r2
-    if nv < MIN_VALID_MK:
-        s[0] = var_s[0] = z[0] = p[0] = tau[0] = np.nan
-        slope[0] = intercept[0] = low[0] = high[0] = np.nan
-        trend[0] = NODATA_INT8
-        significance[0] = NODATA_INT8
-        return
-    m = nv * (nv - 1) // 2
-    si, zeros = _pair_signs_slopes(yy, tt, nv, slopes, True)
-    var = _var_s(yy, nv, zeros)
-    zz, pp = _z_p(si, var)
-    s[0] = si
-    var_s[0] = var
-    z[0] = zz
-    p[0] = pp
-    tau[0] = si / m
-    trend[0] = _trend_class(zz, z_crit)
-    significance[0] = _significance_class(zz)
-    b = _median(slopes, m, work, piv)
-    slope[0] = b
-    intercept[0] = _median(yy, nv, work, piv) - b * _median(tt, nv, work, piv)
-    lo, hi = _ci_ranks(m, z_crit, var)
-    low[0] = _select2(slopes, m, lo, lo, work, piv)[0]
-    high[0] = _select2(slopes, m, hi, hi, work, piv)[0]
+    (
+        s[0], var_s[0], z[0], p[0], trend[0], tau[0], slope[0], intercept[0], low[0], high[0],
+        ols_slope[0], ols_intercept[0], ols_r2[0], significance[0], n_valid[0],
+    ) = _trend_pixel(y, t, z_crit, scratch)  # fmt: skip
 
 
 @lazy_gufunc(_sigs(("F[:]", "float64[:]"), ["F[:]", "float64[:]", "F[:]"]), "(n),(n)->(),(),()", split_on=0)

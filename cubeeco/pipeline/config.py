@@ -65,6 +65,7 @@ class RunConfig:
     grid: GridConfig | None = None
     years: list | None = None
     params: dict = field(default_factory=dict)     # step name -> parameters
+    inputs: dict = field(default_factory=dict)     # stage name -> a Zarr store already holding that group
     cluster: ClusterConfig = field(default_factory=ClusterConfig)
     chunks: int = 512                   # spatial chunk of every stored array
     region_chunks: int = 2              # regions are region_chunks x region_chunks chunks
@@ -87,6 +88,11 @@ class RunConfig:
             if bad:
                 raise ConfigError(f"params.{step}: unknown parameter(s) {sorted(bad)}; "
                                   f"known: {sorted(STAGES[step].params)}.")
+        for name, where in self.inputs.items():
+            if name not in STAGES:
+                raise ConfigError(f"inputs.{name}: no such stage; known stages: {sorted(STAGES)}.")
+            if not isinstance(where, str):
+                raise ConfigError(f"inputs.{name}: expected the path of a Zarr store, got {where!r}.")
         if self.years is not None and (len(self.years) != 2 or self.years[0] > self.years[1]):
             raise ConfigError(f"years: expected [first, last], got {self.years}.")
         if self.chunks < 16 or self.region_chunks < 1:

@@ -53,7 +53,12 @@ class Context:
         return self.config.chunks
 
     def open(self, group: str) -> xr.Dataset:
-        return open_store(self.store, group)
+        return open_store(self.store_of(group), group)
+
+    def store_of(self, group: str) -> Path:
+        """The run's store, or the external store the config names for ``group``."""
+        where = self.config.inputs.get(group)
+        return self.config.path(where) if where else self.store
 
     def record_items(self, items) -> None:
         self.items.extend(items)
@@ -62,7 +67,7 @@ class Context:
 @dataclass
 class StageReport:
     stage: str
-    action: str              # computed | resumed | skipped
+    action: str              # computed | resumed | skipped | external
     seconds: float
     regions: int
     regions_already_done: int
@@ -80,6 +85,20 @@ def _group_fingerprint(store: Path, group: str) -> str | None:
         return zarr.open_group(str(store), path=group, mode="r", use_consolidated=False).attrs.get(FINGERPRINT)
     except Exception:  # noqa: BLE001  (absent or unreadable group: nothing to reuse)
         return None
+
+
+def _external_fingerprint(config: RunConfig, name: str) -> str:
+    """Fingerprint of a group taken from another store (``inputs:``), which must be complete."""
+    from .config import ConfigError
+
+    where = config.path(config.inputs[name])
+    if not is_complete(where, name):
+        raise ConfigError(f"inputs.{name}: {where} has no complete '{name}' group "
+                          f"(a group is complete once its writer marked it so).")
+    own = _group_fingerprint(where, name)
+    attrs = dict(zarr.open_group(str(where), path=name, mode="r", use_consolidated=False).attrs)
+    payload = {"path": str(where.resolve()), "fingerprint": own, "attrs": attrs}
+    return "external:" + hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
 def _regions(ds: xr.Dataset, chunk: int, per_region: int):
@@ -209,9 +228,14 @@ def run(config: RunConfig, *, client=None, progress: bool = True) -> list[StageR
         fingerprints: dict[str, str] = {}
         for name in execution_order(config.steps):
             t0 = time.perf_counter()
-            fp = _fingerprint(config, name, {i: fingerprints[i] for i in STAGES[name].inputs}, grid)
+            if name in config.inputs:
+                fp = _external_fingerprint(config, name)
+            else:
+                fp = _fingerprint(config, name, {i: fingerprints[i] for i in STAGES[name].inputs}, grid)
             fingerprints[name] = fp
-            if is_complete(store, name) and _group_fingerprint(store, name) == fp:
+            if name in config.inputs:
+                report = StageReport(name, "external", 0.0, 0, 0)
+            elif is_complete(store, name) and _group_fingerprint(store, name) == fp:
                 report = StageReport(name, "skipped", 0.0, 0, 0)
             else:
                 ctx = Context(config, grid, source, store)
