@@ -27,6 +27,7 @@ _LAZY = {
     "open_store": "cubeeco.io.store",
     "write_store": "cubeeco.io.store",
     "search": "cubeeco.io.search",
+    "sen_mann_kendall": "cubeeco.ops.trend",
     "sen_slope": "cubeeco.ops.trend",
     "trend": "cubeeco.ops.trend",
     "vcs": "cubeeco.ops.scale",

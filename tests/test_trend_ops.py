@@ -44,7 +44,20 @@ OPS = {
     "sen_slope": lambda da, **kw: cubeeco.sen_slope(da, alpha=0.05, **kw),
     "ols_trend": lambda da, **kw: cubeeco.ols_trend(da, **kw),
     "ols_predict": lambda da, **kw: ols_predict(da, 2010, **kw),
+    "sen_mann_kendall": lambda da, **kw: cubeeco.sen_mann_kendall(da, **kw),
 }
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_sen_mann_kendall_equals_sen_slope_and_mann_kendall(dtype):
+    # the one-pass fast path must agree bit for bit with the two separate ops
+    da = _cube(dtype=dtype, ny=20, nx=15).chunk({"time": -1, "y": 7})
+    fast = cubeeco.sen_mann_kendall(da).compute()
+    mk = cubeeco.mann_kendall(da).compute()
+    xr.testing.assert_identical(fast.slope.drop_attrs(), cubeeco.sen_slope(da).compute().drop_attrs())
+    for name in ("s", "var_s", "z", "p"):
+        xr.testing.assert_identical(fast[name], mk[name])
+    assert fast.slope.dtype == dtype and fast.slope.attrs["units"].endswith("yr-1")
 
 
 @pytest.mark.parametrize("name", list(OPS))
