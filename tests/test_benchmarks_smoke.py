@@ -16,6 +16,6 @@ def test_bench_trend_smoke():
     )  # fmt: skip
     assert out.returncode == 0, out.stderr[-3000:]
     text = out.stdout
-    for row in ("pymannkendall", "xarrayMannKendall", "scipy", "numpy", "cubeeco `sen_mk` kernel",
+    for row in ("pymannkendall", "xarrayMannKendall", "scipy", "numpy", "cubeeco.sen_mann_kendall (Sen + MK), dask",
                 "cubeeco.trend", "floor", "JIT compile"):  # fmt: skip
         assert row in text, row
