@@ -19,3 +19,18 @@ def test_bench_trend_smoke():
     for row in ("pymannkendall", "xarrayMannKendall", "scipy", "numpy", "cubeeco.sen_mann_kendall (Sen + MK), dask",
                 "cubeeco.trend", "floor", "JIT compile"):  # fmt: skip
         assert row in text, row
+
+
+def test_bench_scale_smoke(tmp_path):
+    # tiny grid, but every part runs: cube into Zarr, threads, LocalCluster with memory
+    # sampling, a SIGKILLed worker, a SIGKILLed `cubeeco run` process and its restart
+    out = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "bench_scale.py"), "--smoke", "--side", "128",
+         "--out", str(tmp_path)],
+        capture_output=True, text=True, timeout=900, cwd=ROOT,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr[-3000:]
+    text = out.stdout
+    for row in ("sen_mann_kendall", "LocalCluster", "SIGKILLed at 40 %", "restart of the killed run"):
+        assert row in text, row
+    assert "identical: True" in text

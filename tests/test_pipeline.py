@@ -102,6 +102,51 @@ def test_cli_rejects_bad_config_with_exit_code(tmp_path):
     assert proc.returncode == 2 and "workers: unknown key" in proc.stderr
 
 
+def _write_annual_ndvi(store: Path, seed: int):
+    """An 'annual' group holding only NDVI, as another tool or run would leave it."""
+    import xarray as xr
+
+    from cubeeco.io.grid import Grid
+    from cubeeco.io.store import write_store
+
+    grid = Grid(32649, 30.0, (399990.0, 4348800.0, 401190.0, 4350000.0))  # 40 x 40 px
+    rng = np.random.default_rng(seed)
+    t = np.array([f"{y}-01-01" for y in range(2010, 2018)], dtype="datetime64[ns]")
+    ndvi = (0.3 + 0.01 * np.arange(8)[:, None, None] + rng.normal(0, 0.02, (8, 40, 40))).astype(np.float32)
+    ds = xr.Dataset({"ndvi": (("time", "y", "x"), ndvi, {"units": "1"})},
+                    coords={"time": t, "y": grid.y, "x": grid.x})
+    write_store(ds, store, "annual", chunks=16)
+    return grid, ds.ndvi
+
+
+def test_inputs_take_a_stage_group_from_another_store(tmp_path):
+    import cubeeco
+
+    ext = tmp_path / "cube.zarr"
+    grid, ndvi = _write_annual_ndvi(ext, seed=1)
+    cfg = {"name": "ext", "store": "trend.zarr", "steps": ["ndvi_trend"], "inputs": {"annual": str(ext)},
+           "grid": {"epsg": 32649, "resolution": 30.0, "bounds": list(grid.bounds)}, "chunks": 16,
+           "cluster": {"kind": "threads"}}
+    config = parse_config(cfg, base_dir=tmp_path)
+    assert [(r.stage, r.action) for r in run(config, progress=False)] == [
+        ("annual", "external"), ("ndvi_trend", "computed")]
+    got = cubeeco.open_store(tmp_path / "trend.zarr", "ndvi_trend").load()
+    expected = cubeeco.trend(ndvi).compute()
+    np.testing.assert_array_equal(got.slope.values, expected.slope.values)
+    np.testing.assert_array_equal(got.p.values, expected.p.values)
+    assert not (tmp_path / "trend.zarr" / "annual").exists()    # read in place, never copied
+    assert [r.action for r in run(config, progress=False)] == ["external", "skipped"]
+    time.sleep(0.01)
+    _write_annual_ndvi(ext, seed=2)                               # the input changed: recompute
+    assert [r.action for r in run(config, progress=False)] == ["external", "computed"]
+    # a store without a complete group is refused, naming the key
+    with pytest.raises(ConfigError, match="inputs.annual"):
+        run(parse_config({**cfg, "inputs": {"annual": str(tmp_path / "missing.zarr")}}, base_dir=tmp_path),
+            progress=False)
+    with pytest.raises(ConfigError, match="inputs.nope: no such stage"):
+        parse_config({**cfg, "inputs": {"nope": "x.zarr"}})
+
+
 def _markers(store: Path) -> int:
     return len(list(Path(str(store) + ".progress").glob("*/r*_*")))
 

@@ -95,9 +95,14 @@ def _external_fingerprint(config: RunConfig, name: str) -> str:
     if not is_complete(where, name):
         raise ConfigError(f"inputs.{name}: {where} has no complete '{name}' group "
                           f"(a group is complete once its writer marked it so).")
+    # a group a cubeeco run wrote is identified by its own fingerprint; any other by its
+    # attributes and the newest file in it (rewriting the group changes that)
     own = _group_fingerprint(where, name)
     attrs = dict(zarr.open_group(str(where), path=name, mode="r", use_consolidated=False).attrs)
-    payload = {"path": str(where.resolve()), "fingerprint": own, "attrs": attrs}
+    newest = None
+    if own is None:
+        newest = max((f.stat().st_mtime_ns for f in (where / name).rglob("*") if f.is_file()), default=0)
+    payload = {"path": str(where.resolve()), "fingerprint": own, "attrs": attrs, "newest_file": newest}
     return "external:" + hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
