@@ -433,3 +433,19 @@ def test_p_value_is_accurate_in_the_tail():
     assert out["z"] == pytest.approx(z, rel=1e-14)
     assert out["p"] == pytest.approx(math.erfc(z / math.sqrt(2)), rel=1e-12)
     assert out["p"] > 0
+
+
+def test_sample_sorting_network_sorts_every_zero_one_input():
+    # 0-1 principle: a comparator network that sorts all 2^7 binary inputs sorts everything
+    import itertools
+
+    piv = np.empty(2 * kt._KMAX)
+    for bits in itertools.product([0.0, 1.0], repeat=7):
+        buf = np.repeat(np.array(bits), 3)  # m = 21: step 1.5 picks positions 1, 4, ..., 19
+        kt._sample_sorted(buf, 21, 7, piv)
+        picked = buf[[int((2 * p + 1) * 1.5) for p in range(7)]]
+        np.testing.assert_array_equal(piv[:7], np.sort(picked))
+    # k other than 7 still ranks by counting, ties included
+    buf = np.array([3.0, 1.0, 2.0, 1.0, 5.0, 1.0, 0.0, 2.0, 9.0])
+    kt._sample_sorted(buf, 9, 3, piv)
+    np.testing.assert_array_equal(piv[:3], np.sort(buf[[1, 4, 7]]))
