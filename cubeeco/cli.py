@@ -145,6 +145,13 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    if not args.verbose and getattr(args, "command", None) == "run":
+        # distributed logs every scheduler/nanny start and stop at INFO (it sets its logger
+        # levels when imported): the progress bars and the run log say what a user needs;
+        # -v brings them back
+        import distributed  # noqa: F401
+
+        logging.getLogger("distributed").setLevel(logging.WARNING)
     if getattr(args, "command", None) == "synth" and args.out is None:
         from .io.search import default_catalog
 
