@@ -108,7 +108,10 @@ def open_store(store, group: str | None = None, *, require_complete: bool = True
     ds = xr.open_zarr(store, group=group, consolidated=True, decode_coords="all")
     for var in ds.data_vars.values():
         var.attrs.pop("_CRS", None)
-    return ds
+    # the storage encoding (Zarr v2 Blosc codecs, chunks) would follow the coordinates into
+    # anything derived from them, and a plain to_zarr of a result into a new (v3) store or
+    # netCDF then fails on the foreign codec: results are written with their own encoding
+    return ds.drop_encoding()
 
 
 def list_groups(store) -> list[str]:
