@@ -228,7 +228,7 @@ def test_worker_killed_mid_run_costs_time_not_data(reference, small_base, tmp_pa
     def kill_one_worker():
         # kill worker w0 while it is computing tasks of the run (region markers alone can
         # all land within one poll on a fast machine, and a kill after the run tests nothing)
-        with Client(address, timeout="30s") as watcher:
+        with Client(address, timeout="30s", set_as_default=False) as watcher:
             w0 = next(a for a, w in watcher.scheduler_info()["workers"].items() if w["name"] == "w0")
             deadline = time.time() + 120
             while time.time() < deadline and not watcher.processing().get(w0):

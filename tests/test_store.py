@@ -105,3 +105,33 @@ def test_results_derived_from_a_store_write_anywhere(tmp_path, annual):
     result.to_zarr(tmp_path / "result.zarr", consolidated=False)
     back = xr.open_zarr(tmp_path / "result.zarr", consolidated=False)
     np.testing.assert_array_equal(back.slope.values, result.slope.values)
+
+
+def test_killed_right_after_the_completion_marker_still_opens(tmp_path, annual, monkeypatch):
+    # fault injection: the second consolidation inside mark_complete "dies"; the group was
+    # written with consolidated=False (as the pipeline writes it), so only mark_complete's
+    # first consolidation can have made it visible to consolidated readers
+    import zarr
+
+    import cubeeco.io.store as store_mod
+
+    ds = store_mod.prepare(annual[0].isel(time=[0, 1]), chunks=48)
+    path = tmp_path / "s.zarr"
+    ds.to_zarr(path, group="g", mode="w", consolidated=False, zarr_format=2,
+               encoding=store_mod.encoding_for(ds))
+    calls = []
+    real = zarr.consolidate_metadata
+
+    def dying(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt("killed")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(zarr, "consolidate_metadata", dying)
+    with pytest.raises(KeyboardInterrupt):
+        store_mod.mark_complete(path, "g")
+    monkeypatch.undo()
+    assert store_mod.is_complete(path, "g")
+    back = cubeeco.open_store(path, "g")
+    np.testing.assert_array_equal(back.red.values, ds.red.values)

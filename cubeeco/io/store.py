@@ -90,9 +90,12 @@ def encoding_for(ds: xr.Dataset) -> dict:
 
 
 def mark_complete(store, group: str | None = None) -> None:
+    """Set the completion marker: consolidated metadata first, so a process killed right
+    after the marker never leaves a complete group that consolidated readers cannot see."""
+    zarr.consolidate_metadata(str(store))
     g = zarr.open_group(str(store), path=group or "", mode="a", use_consolidated=False)
     g.attrs[COMPLETE] = True
-    zarr.consolidate_metadata(str(store))
+    zarr.consolidate_metadata(str(store))   # refreshes the marker in .zmetadata too
 
 
 def open_store(store, group: str | None = None, *, require_complete: bool = True) -> xr.Dataset:
