@@ -120,9 +120,12 @@ def _regions_done(store: Path) -> int:
     return len(list(d.glob("r*_*"))) if d.exists() else 0
 
 
-def _kill_when(fraction: float, total: int, store: Path, kill, poll: float = 0.1) -> threading.Thread:
+def _kill_when(fraction: float, total: int, store: Path, kill, alive=lambda: True,
+               poll: float = 0.1) -> threading.Thread:
     def watch():
         while _regions_done(store) < max(1, int(fraction * total)):
+            if not alive():   # the run ended (or failed) first: nothing to kill
+                return
             time.sleep(poll)
         kill()
 
@@ -191,7 +194,8 @@ def pipeline_process(out: Path, conf: dict, name: str, kill_at: float | None = N
 
         total = _n_regions(parse_config(conf, base_dir=out))
         # the whole process group: the client and the LocalCluster it started
-        _kill_when(kill_at, total, store, lambda: os.killpg(proc.pid, signal.SIGKILL)).join()
+        _kill_when(kill_at, total, store, lambda: os.killpg(proc.pid, signal.SIGKILL),
+                   alive=lambda: proc.poll() is None).join()
     _, err = proc.communicate()
     seconds = time.perf_counter() - t0
     if kill_at is None and proc.returncode != 0:
