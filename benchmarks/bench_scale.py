@@ -154,14 +154,17 @@ def pipeline_in_process(out: Path, conf: dict, kill_worker_at: float | None = No
 
         pids = client.run(os.getpid)
         killer = None
+        finished = threading.Event()   # stops the watcher once the run returned (no stale pid kill)
         if kill_worker_at is not None:
             victim = sorted(pids.values())[0]
             total = _n_regions(cfg)
-            killer = _kill_when(kill_worker_at, total, store, lambda: os.kill(victim, signal.SIGKILL))
+            killer = _kill_when(kill_worker_at, total, store, lambda: os.kill(victim, signal.SIGKILL),
+                                alive=lambda: not finished.is_set())
         t0 = time.perf_counter()
         with WorkerPeaks(client) as peaks, ms.sample("cluster", measure="process", interval=0.25), \
                 get_task_stream(client) as ts:
             reports = run(cfg, client=client, progress=False)
+        finished.set()
         seconds = time.perf_counter() - t0
         if killer is not None:
             killer.join(timeout=1)
