@@ -143,6 +143,11 @@ def test_inputs_take_a_stage_group_from_another_store(tmp_path):
     with pytest.raises(ConfigError, match="inputs.annual"):
         run(parse_config({**cfg, "inputs": {"annual": str(tmp_path / "missing.zarr")}}, base_dir=tmp_path),
             progress=False)
+    from cubeeco.pipeline.stages import execution_order
+
+    # what an external stage needs is not pulled in
+    assert execution_order(["ndvi_trend"], external={"ndvi_trend"}) == ["ndvi_trend"]
+    assert execution_order(["ndvi_trend"]) == ["annual", "ndvi_trend"]
     with pytest.raises(ConfigError, match="inputs.nope: no such stage"):
         parse_config({**cfg, "inputs": {"nope": "x.zarr"}})
 

@@ -231,7 +231,7 @@ def run(config: RunConfig, *, client=None, progress: bool = True) -> list[StageR
 
             stack.enter_context(performance_report(filename=str(store) + ".performance.html"))
         fingerprints: dict[str, str] = {}
-        for name in execution_order(config.steps):
+        for name in execution_order(config.steps, external=set(config.inputs)):
             t0 = time.perf_counter()
             if name in config.inputs:
                 fp = _external_fingerprint(config, name)

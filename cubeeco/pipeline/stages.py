@@ -37,8 +37,11 @@ def stage(name: str, *, inputs=(), params=None, version: str = "1"):
     return register
 
 
-def execution_order(steps) -> list[str]:
-    """Steps plus the stages they need, inputs first (stable, depth-first)."""
+def execution_order(steps, external=()) -> list[str]:
+    """Steps plus the stages they need, inputs first (stable, depth-first).
+
+    A stage in ``external`` is read from elsewhere, so what it needs is not pulled in.
+    """
     order: list[str] = []
 
     def visit(name, chain=()):
@@ -46,8 +49,9 @@ def execution_order(steps) -> list[str]:
             raise ValueError(f"stage dependency cycle: {' -> '.join((*chain, name))}")
         if name in order:
             return
-        for dep in STAGES[name].inputs:
-            visit(dep, (*chain, name))
+        if name not in external:
+            for dep in STAGES[name].inputs:
+                visit(dep, (*chain, name))
         order.append(name)
 
     for s in steps:
