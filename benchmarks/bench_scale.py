@@ -177,9 +177,11 @@ def pipeline_in_process(out: Path, conf: dict, kill_worker_at: float | None = No
 
 
 def _n_regions(cfg) -> int:
-    side_y, side_x = cfg.grid.bounds[3] - cfg.grid.bounds[1], cfg.grid.bounds[2] - cfg.grid.bounds[0]
-    step = cfg.chunks * cfg.region_chunks * cfg.grid.resolution
-    return int(np.ceil(side_y / step) * np.ceil(side_x / step))
+    from cubeeco.io.grid import Grid
+    from cubeeco.pipeline.run import region_slices
+
+    shape = Grid(cfg.grid.epsg, cfg.grid.resolution, tuple(cfg.grid.bounds)).shape
+    return len(list(region_slices(shape, cfg.chunks, cfg.region_chunks)))
 
 
 def pipeline_process(out: Path, conf: dict, name: str, kill_at: float | None = None) -> dict:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import xarray as xr
 
 
@@ -33,3 +34,14 @@ def require_whole_core_dim(da: xr.DataArray, dim: str, name: str = "da") -> None
 def require_float(da: xr.DataArray, name: str = "da") -> None:
     if da.dtype.kind not in "fiu":
         raise TypeError(f"{name} must be numeric, got dtype {da.dtype}.")
+
+
+def finite_scalar(value, name: str) -> float:
+    """``value`` as a finite float, or a TypeError / ValueError naming ``name``."""
+    try:
+        out = float(value)
+    except (TypeError, ValueError):
+        raise TypeError(f"{name} must be a number, got {type(value).__name__}.") from None
+    if not np.isfinite(out):
+        raise ValueError(f"{name} must be finite, got {value!r}.")
+    return out

@@ -22,7 +22,7 @@ import xarray as xr
 
 from ..kernels import indices as K
 from ._apply import apply_kernel, float_dtype
-from ._checks import require_dataarray, require_float
+from ._checks import finite_scalar, require_dataarray, require_float
 
 # Tasseled-cap wetness coefficients for blue, green, red, NIR, SWIR1, SWIR2 (seed 000 Eqs. 3-5)
 WETNESS_COEFFICIENTS: dict[str, tuple[float, ...]] = {
@@ -196,7 +196,7 @@ def evi(blue, red, nir) -> xr.DataArray:
 def savi(red, nir, *, soil_factor: float = 0.5) -> xr.DataArray:
     """SAVI = (1 + L)(NIR - RED) / (NIR + RED + L), L = ``soil_factor`` (0.5, seed 004 Table 1)."""
     (red, nir), dt = _bands(red=red, nir=nir)
-    soil_factor = _finite_scalar(soil_factor, "soil_factor")
+    soil_factor = finite_scalar(soil_factor, "soil_factor")
     return _apply(K.soil_adjusted_vegetation_index, [red, nir], [soil_factor], dt, "savi",
                   "soil-adjusted vegetation index", extra={"soil_factor": soil_factor})
 
@@ -287,7 +287,7 @@ def emissivity(ndvi, *, ndvi_soil: float = 0.2, ndvi_veg: float = 0.5, eps_bare:
     Pv = ((NDVI - ndvi_soil)/(ndvi_veg - ndvi_soil))² and eps = slope·Pv + intercept.
     """
     (nd,), dt = _bands(ndvi=ndvi)
-    vals = [_finite_scalar(v, n) for v, n in ((ndvi_soil, "ndvi_soil"), (ndvi_veg, "ndvi_veg"),
+    vals = [finite_scalar(v, n) for v, n in ((ndvi_soil, "ndvi_soil"), (ndvi_veg, "ndvi_veg"),
             (eps_bare, "eps_bare"), (eps_full, "eps_full"), (slope, "slope"), (intercept, "intercept"))]
     if not vals[1] > vals[0]:
         raise ValueError(f"ndvi_veg ({ndvi_veg}) must be larger than ndvi_soil ({ndvi_soil}).")
@@ -318,8 +318,8 @@ def lst_from_radiance(radiance, *, sensor: str = "landsat8", k1: float | None = 
             raise ValueError(f"sensor={sensor!r} is not known; use one of {sorted(THERMAL_CONSTANTS)} or pass k1= and k2=.")
         k1 = THERMAL_CONSTANTS[key][0] if k1 is None else k1
         k2 = THERMAL_CONSTANTS[key][1] if k2 is None else k2
-    k1 = _finite_scalar(k1, "k1")
-    k2 = _finite_scalar(k2, "k2")
+    k1 = finite_scalar(k1, "k1")
+    k2 = finite_scalar(k2, "k2")
     if emissivity is None:
         emissivity = _emissivity_from_ndvi(ndvi) if ndvi is not None else 1.0
     scene = []
@@ -329,19 +329,9 @@ def lst_from_radiance(radiance, *, sensor: str = "landsat8", k1: float | None = 
             require_float(value, name)
             scene.append(value.astype(np.float64))
         else:
-            scene.append(_finite_scalar(value, name))
+            scene.append(finite_scalar(value, name))
     return _apply(K.lst_from_radiance, [rad], [*scene, k1, k2], dt, "lst", "land surface temperature",
                   units="degC", extra={"k1": k1, "k2": k2, "method": "radiative transfer equation (seed 000 Eqs. 6-8)"})
-
-
-def _finite_scalar(value, name: str) -> float:
-    try:
-        out = float(value)
-    except (TypeError, ValueError):
-        raise TypeError(f"{name} must be a number, got {type(value).__name__}.") from None
-    if not np.isfinite(out):
-        raise ValueError(f"{name} must be finite, got {value!r}.")
-    return out
 
 
 # ------------------------------------------------------------------ dataset entry point

@@ -20,7 +20,13 @@ import xarray as xr
 
 from ..kernels import scale as K
 from ._apply import apply_kernel, float_dtype
-from ._checks import require_dataarray, require_dim, require_float, require_whole_core_dim
+from ._checks import (
+    finite_scalar,
+    require_dataarray,
+    require_dim,
+    require_float,
+    require_whole_core_dim,
+)
 from .indices import KernelRef, align_chunks
 
 DEFAULT_FILL = -1
@@ -224,12 +230,7 @@ def destruction_restoration_years(max_ndvi, *, threshold: float, dim: str = "tim
     require_float(max_ndvi, "max_ndvi")
     require_dim(max_ndvi, dim, "max_ndvi")
     require_whole_core_dim(max_ndvi, dim, "max_ndvi")
-    try:
-        threshold = float(threshold)
-    except (TypeError, ValueError):
-        raise TypeError(f"threshold must be a number, got {type(threshold).__name__}.") from None
-    if not np.isfinite(threshold):
-        raise ValueError(f"threshold must be finite, got {threshold}.")
+    threshold = finite_scalar(threshold, "threshold")
     if isinstance(persistence, bool) or int(persistence) != persistence or persistence < 1:
         raise ValueError(f"persistence must be an integer >= 1, got {persistence!r}.")
     fill_value = int(fill_value)

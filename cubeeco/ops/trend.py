@@ -250,13 +250,7 @@ def mann_kendall(
         output_core_dims=[[]] * 6,
         output_dtypes=[dt] * 5 + [np.dtype(np.int8)],
     )
-    ds = xr.Dataset({n: o for n, o in zip(names, outs)})
-    for n in names:
-        ds[n].attrs.update(_ATTRS[n](da))
-    ds.attrs.update(
-        method=f"Mann-Kendall ({method})", alpha=float(alpha), min_valid=kt.MIN_VALID_MK,
-        time_units="decimal years",
-    )
+    ds = _results(da, dict(zip(names, outs)), alpha=alpha, method=f"Mann-Kendall ({method})")
     if lag is not None:
         ds.attrs["lag"] = int(lag)
     return ds
@@ -283,12 +277,8 @@ def sen_mann_kendall(da: xr.DataArray, dim: str = "time", *, alpha: float = 0.05
     names = ("slope", "s", "var_s", "z", "p")
     outs = apply_kernel(kt.sen_mk, da, t, _z_crit(alpha), input_core_dims=[[dim], [dim], []],
                         output_core_dims=[[]] * 5, output_dtypes=[dt] * 5)  # fmt: skip
-    ds = xr.Dataset({n: o for n, o in zip(names, outs)})
-    for n in names:
-        ds[n].attrs.update(_ATTRS[n](da))
-    ds.attrs.update(method="Theil-Sen slope and Mann-Kendall (original)", alpha=float(alpha),
-                    min_valid=kt.MIN_VALID_MK, time_units="decimal years")  # fmt: skip
-    return ds
+    return _results(da, dict(zip(names, outs)), per=per, alpha=alpha,
+                    method="Theil-Sen slope and Mann-Kendall (original)")
 
 
 def trend(da: xr.DataArray, dim: str = "time", *, alpha: float = 0.05) -> xr.Dataset:
@@ -329,14 +319,8 @@ def trend(da: xr.DataArray, dim: str = "time", *, alpha: float = 0.05) -> xr.Dat
         "slope", "intercept", "slope_low", "slope_high", "s", "var_s", "z", "p", "tau", "trend",
         "ols_slope", "ols_intercept", "ols_r2", "n_valid", "significance",
     )  # fmt: skip
-    ds = xr.Dataset({n: got[n] for n in order})
-    for n in order:
-        ds[n].attrs.update(_ATTRS[n](da, per=per, alpha=alpha))
-    ds.attrs.update(
-        method="Theil-Sen + Mann-Kendall (original) + OLS", alpha=float(alpha),
-        min_valid=kt.MIN_VALID_MK, min_valid_ols=kt.MIN_VALID_OLS, time_units="decimal years",
-    )
-    return ds
+    return _results(da, {n: got[n] for n in order}, per=per, alpha=alpha,
+                    method="Theil-Sen + Mann-Kendall (original) + OLS", min_valid_ols=kt.MIN_VALID_OLS)
 
 
 def ols_trend(da: xr.DataArray, dim: str = "time") -> xr.Dataset:
@@ -452,6 +436,15 @@ def _decimal_years_lazy(da: xr.DataArray) -> xr.DataArray:
 # ----------------------------------------------------------------------------------
 # output metadata
 # ----------------------------------------------------------------------------------
+
+
+def _results(da: xr.DataArray, outputs: dict, *, alpha: float, per: str = "yr-1", **attrs) -> xr.Dataset:
+    """The Dataset of a trend op: each output with its attributes, the shared run attributes."""
+    ds = xr.Dataset(outputs)
+    for n in outputs:
+        ds[n].attrs.update(_ATTRS[n](da, per=per, alpha=alpha))
+    ds.attrs.update(alpha=float(alpha), min_valid=kt.MIN_VALID_MK, time_units="decimal years", **attrs)
+    return ds
 
 
 def _a(**fixed):

@@ -106,9 +106,10 @@ def _external_fingerprint(config: RunConfig, name: str) -> str:
     return "external:" + hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
-def _regions(ds: xr.Dataset, chunk: int, per_region: int):
+def region_slices(shape: tuple[int, int], chunk: int, per_region: int):
+    """(name, y slice, x slice) of each unit of resumption on a (ny, nx) grid."""
     step = chunk * per_region
-    ny, nx = ds.sizes["y"], ds.sizes["x"]
+    ny, nx = shape
     for y0 in range(0, ny, step):
         for x0 in range(0, nx, step):
             yield f"r{y0 // step:04d}_{x0 // step:04d}", slice(y0, min(y0 + step, ny)), slice(x0, min(x0 + step, nx))
@@ -170,7 +171,7 @@ def write_resumable(ds: xr.Dataset, store: Path, group: str, *, fingerprint: str
     for v in data.variables.values():
         v.attrs = {}
         v.encoding = {}
-    regions = list(_regions(ds, chunks, region_chunks))
+    regions = list(region_slices((ds.sizes["y"], ds.sizes["x"]), chunks, region_chunks))
     todo = [r for r in regions if r[0] not in done]
     bar = tqdm(total=len(regions), initial=len(regions) - len(todo), desc=group, unit="region",
                disable=not progress)
