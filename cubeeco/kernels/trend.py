@@ -284,11 +284,14 @@ def _select2(src, m, k1, k2, work, piv):
             lov = -np.inf
             off = 0
         hiv = piv[b] if b < k else np.inf
+        # an open end keeps infinite values (x > -inf would drop a wanted -inf)
+        no_lo = a < 0
+        no_hi = b >= k
         c = 0
         for q in range(m):
             x = buf[q]
             work[c] = x
-            c += (x > lov) & (x < hiv)
+            c += ((x > lov) | no_lo) & ((x < hiv) | no_hi)
         buf = work
         m = c
         k1 -= off
@@ -299,10 +302,130 @@ def _select2(src, m, k1, k2, work, piv):
     return work[k1], work[k2]
 
 
+@jit(inline="always")
+def _count_le_pivots(buf, m, piv):
+    """#(buf <= piv[j]) for the 7 sorted pivots, in one pass, into piv[7:14]."""
+    p0, p1, p2, p3, p4, p5, p6 = piv[0], piv[1], piv[2], piv[3], piv[4], piv[5], piv[6]
+    c0 = c1 = c2 = c3 = c4 = c5 = c6 = 0
+    for q in range(m):
+        x = buf[q]
+        c0 += x <= p0
+        c1 += x <= p1
+        c2 += x <= p2
+        c3 += x <= p3
+        c4 += x <= p4
+        c5 += x <= p5
+        c6 += x <= p6
+    piv[7], piv[8], piv[9], piv[10], piv[11], piv[12], piv[13] = c0, c1, c2, c3, c4, c5, c6
+
+
+@jit(inline="always")
+def _count_le2(buf, m, g1, g2):
+    c1 = 0
+    c2 = 0
+    for q in range(m):
+        x = buf[q]
+        c1 += x <= g1
+        c2 += x <= g2
+    return c1, c2
+
+
+# reassociation lets the sum vectorise; it is still exact, since at most two
+# terms are non-zero (so the result is their one correctly rounded sum)
+@jit(fastmath={"reassoc"})
+def _sum_in(buf, m, lo, hi):
+    """Sum of the values in (lo, hi]."""
+    s = 0.0
+    for q in range(m):
+        x = buf[q]
+        s += x if (x > lo) & (x <= hi) else 0.0
+    return s
+
+
+@jit(inline="always")
+def _rank_probe(g, c, k1, k2, ag, ac, bg, bc, cg, cc, dg, dc):
+    """Fold the probe count c = #(x <= g) into the four brackets of _rank_sum."""
+    up = (c <= k1) & (g > ag)
+    ag = g if up else ag
+    ac = c if up else ac
+    up = (c > k1) & (g < bg)
+    bg = g if up else bg
+    bc = c if up else bc
+    up = (c <= k2) & (g > cg)
+    cg = g if up else cg
+    cc = c if up else cc
+    up = (c > k2) & (g < dg)
+    dg = g if up else dg
+    dc = c if up else dc
+    return ag, ac, bg, bc, cg, cc, dg, dc
+
+
+@jit(inline="never")
+def _rank_sum(src, m, k1, k2, piv):
+    """Sum of the values of rank k1..k2 (k2 - k1 in {0, 1}) in src[:m] by counting only,
+    or NaN where it gives up (ties, values outside the pivots, no isolation in time).
+
+    Finds thresholds a < d with #(x <= a) = k1 and #(x <= d) = k2 + 1: then (a, d]
+    holds exactly the wanted values and one pass sums them.  The 7 sorted sample
+    pivots are counted in one pass; then each pass counts two guesses, interpolated
+    between the nearest thresholds known on each side of the two targets.  Count
+    passes vectorise; unlike _select2 nothing is copied (its compaction pass cost
+    more than the counting), and at n = 22 this is ~20 % quicker.
+    """
+    _sample_sorted(src, m, _KMAX, piv)
+    _count_le_pivots(src, m, piv)
+    na = 0
+    nd = 0
+    for j in range(_KMAX):
+        na += piv[_KMAX + j] <= k1
+        nd += piv[_KMAX + j] <= k2
+    if (na == 0) | (nd == _KMAX):
+        return np.nan
+    # a: largest threshold with count <= k1, b: smallest with count > k1; c, d: same for k2
+    ag, ac = piv[na - 1], int(piv[_KMAX + na - 1])
+    bg, bc = piv[na], int(piv[_KMAX + na])
+    cg, cc = piv[nd - 1], int(piv[_KMAX + nd - 1])
+    dg, dc = piv[nd], int(piv[_KMAX + nd])
+    for _pass in range(8):
+        lo_done = ac == k1
+        hi_done = dc == k2 + 1
+        if lo_done & hi_done:
+            return _sum_in(src, m, ag, dg)
+        g_lo = ag + (bg - ag) * ((k1 - ac) / (bc - ac))
+        g_hi = cg + (dg - cg) * ((k2 + 1 - cc) / (dc - cc))
+        g_lo = g_hi if lo_done else g_lo
+        g_hi = g_lo if hi_done else g_hi
+        if not ((g_lo > ag) & (g_lo < dg) & (g_hi > ag) & (g_hi < dg)):
+            return np.nan  # no room left between thresholds (ties) or non-finite values
+        c_lo, c_hi = _count_le2(src, m, g_lo, g_hi)
+        ag, ac, bg, bc, cg, cc, dg, dc = _rank_probe(g_lo, c_lo, k1, k2, ag, ac, bg, bc, cg, cc, dg, dc)
+        ag, ac, bg, bc, cg, cc, dg, dc = _rank_probe(g_hi, c_hi, k1, k2, ag, ac, bg, bc, cg, cc, dg, dc)
+    return np.nan
+
+
+@jit
+def _select_sum(src, m, k1, k2, work, piv):
+    """Sum of the values of rank k1 and k2 (k2 - k1 in {0, 1}; one value if equal)."""
+    if m > 4 * _KMAX:
+        s = _rank_sum(src, m, k1, k2, piv)
+        if s == s:
+            return s
+    v1, v2 = _select2(src, m, k1, k2, work, piv)
+    return v1 if k1 == k2 else v1 + v2
+
+
+@jit
+def _select(src, m, k, work, piv):
+    """The value of rank k (0-based, ascending) in src[:m]."""
+    return _select_sum(src, m, k, k, work, piv)
+
+
 @jit
 def _median(src, m, work, piv):
-    v1, v2 = _select2(src, m, (m - 1) // 2, m // 2, work, piv)
-    return 0.5 * (v1 + v2)
+    k1 = (m - 1) // 2
+    k2 = m // 2
+    s = _select_sum(src, m, k1, k2, work, piv)
+    return s if k1 == k2 else 0.5 * s
 
 
 @jit
@@ -549,7 +672,7 @@ def _sen_pixel(y, t, z_crit, scratch):
     if np.isnan(z_crit):
         return b, intercept, np.nan, np.nan
     lo, hi = _ci_ranks(m, z_crit, _var_s(yy, nv, zeros))
-    return b, intercept, _select2(slopes, m, lo, lo, work, piv)[0], _select2(slopes, m, hi, hi, work, piv)[0]
+    return b, intercept, _select(slopes, m, lo, work, piv), _select(slopes, m, hi, work, piv)
 
 
 @lazy_gufunc(
@@ -610,8 +733,8 @@ def _trend_pixel(y, t, z_crit, scratch):
     b = _median(slopes, m, work, piv)
     intercept = _median(yy, nv, work, piv) - b * _median(tt, nv, work, piv)
     lo, hi = _ci_ranks(m, z_crit, var)
-    low = _select2(slopes, m, lo, lo, work, piv)[0]
-    high = _select2(slopes, m, hi, hi, work, piv)[0]
+    low = _select(slopes, m, lo, work, piv)
+    high = _select(slopes, m, hi, work, piv)
     return (si * 1.0, var, zz, pp, _trend_class(zz, z_crit), si / m, b, intercept, low, high,
             b_ols, a_ols, r2, _significance_class(zz), nv)  # fmt: skip
 
