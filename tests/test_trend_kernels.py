@@ -373,6 +373,26 @@ def test_counting_selection_against_sort():
     assert answered > 0.85 * tried, (answered, tried)
 
 
+def test_s_from_slope_signs_survives_underflow_and_ties():
+    """The Sen kernels read S off the slope signs; a slope that underflowed to 0 is no tie."""
+    tiny = 5e-324  # the smallest subnormal: tiny / 3 rounds to 0
+    t = np.arange(30.0) * 3.0
+    cases = {
+        "underflow": np.tile([0.0, tiny, 0.0, tiny, 2 * tiny], 6),
+        "underflow, no real ties": np.arange(30) * tiny,
+        "ties": np.round(np.sin(np.arange(30.0)), 1),
+        "no ties": np.sin(np.arange(30.0)),
+    }
+    for name, y in cases.items():
+        s_exact, var_exact = kt.mann_kendall(y[None, :], t)[:2]  # the sign loop, no slopes
+        _, s, var_s, _, _ = kt.sen_mk(y[None, :], t)
+        full = dict(zip(kt.TREND_OUTPUTS, kt.trend_all(y[None, :], t)))
+        for got_s, got_var in ((s, var_s), (full["s"], full["var_s"])):
+            assert got_s[0] == s_exact[0], name
+            assert got_var[0] == var_exact[0], name
+    assert (np.arange(30) * tiny / 3.0 == 0).sum() > 1  # the case does underflow
+
+
 def test_headline_kernel_agrees_with_trend_kernel():
     rng = np.random.default_rng(6)
     Y = rng.normal(size=(500, 22)).astype(np.float32)
