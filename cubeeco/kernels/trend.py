@@ -660,7 +660,9 @@ def _sigs(inputs, outputs):
     ]
 
 
-_SEN_IN = ("F[:]", "float64[:]", "float64", "float64[::1]")
+# the Sen and MK gufuncs take a block of series, (p, n): a loop over pixels inside one
+# call costs ~30 ns per pixel less than numpy's gufunc loop building views per pixel
+_SEN_IN = ("F[:,:]", "float64[:]", "float64", "float64[::1]")
 
 
 # Per-pixel bodies are plain jit functions compiled without the NRT (see _gufunc.py):
@@ -687,10 +689,16 @@ def _sen_mk_pixel(y, t, scratch):
     return b, si, var, zz, pp
 
 
-@lazy_gufunc(_sigs(_SEN_IN, ["F[:]"] * 5), "(n),(n),(),(k)->(),(),(),(),()", split_on=0)
+@jit(inline="never")
+def _sen_mk_rows(y, t, scratch, slope, s, var_s, z, p):
+    for i in range(y.shape[0]):
+        slope[i], s[i], var_s[i], z[i], p[i] = _sen_mk_pixel(y[i], t, scratch)
+
+
+@lazy_gufunc(_sigs(_SEN_IN, ["F[:]"] * 5), "(p,n),(n),(),(k)->(p),(p),(p),(p),(p)", split_on=0)
 def sen_mk_gufunc(y, t, z_crit, scratch, slope, s, var_s, z, p):
     """Headline kernel: Sen slope and Mann–Kendall S, Var(S), Z, p in one pass."""
-    slope[0], s[0], var_s[0], z[0], p[0] = _sen_mk_pixel(y, t, scratch)
+    _sen_mk_rows(y, t, scratch, slope, s, var_s, z, p)
 
 
 @jit(inline="never")
@@ -707,9 +715,15 @@ def _sen_pixel(y, t, z_crit, scratch):
     return b, intercept, _select(slopes, m, lo, work, piv), _select(slopes, m, hi, work, piv)
 
 
+@jit(inline="never")
+def _sen_rows(y, t, z_crit, scratch, slope, intercept, low, high):
+    for i in range(y.shape[0]):
+        slope[i], intercept[i], low[i], high[i] = _sen_pixel(y[i], t, z_crit, scratch)
+
+
 @lazy_gufunc(
     _sigs(_SEN_IN, ["F[:]", "float64[:]", "F[:]", "F[:]"]),
-    "(n),(n),(),(k)->(),(),(),()",
+    "(p,n),(n),(),(k)->(p),(p),(p),(p)",
     split_on=0,
 )
 def sen_gufunc(y, t, z_crit, scratch, slope, intercept, low, high):
@@ -717,7 +731,7 @@ def sen_gufunc(y, t, z_crit, scratch, slope, intercept, low, high):
 
     ``z_crit`` NaN skips the bounds (NaN outputs) and their two extra selections.
     """
-    slope[0], intercept[0], low[0], high[0] = _sen_pixel(y, t, z_crit, scratch)
+    _sen_rows(y, t, z_crit, scratch, slope, intercept, low, high)
 
 
 @jit(inline="never")
@@ -737,9 +751,15 @@ def _mk_pixel(y, t, z_crit, method, max_lag, scratch):
     return si, var, zz, pp, si / m, _trend_class(zz, z_crit)
 
 
+@jit(inline="never")
+def _mk_rows(y, t, z_crit, method, max_lag, scratch, s, var_s, z, p, tau, trend):
+    for i in range(y.shape[0]):
+        s[i], var_s[i], z[i], p[i], tau[i], trend[i] = _mk_pixel(y[i], t, z_crit, method, max_lag, scratch)
+
+
 @lazy_gufunc(
-    _sigs(("F[:]", "float64[:]", "float64", "int64", "int64", "float64[::1]"), ["F[:]"] * 5 + ["int8[:]"]),
-    "(n),(n),(),(),(),(k)->(),(),(),(),(),()",
+    _sigs(("F[:,:]", "float64[:]", "float64", "int64", "int64", "float64[::1]"), ["F[:]"] * 5 + ["int8[:]"]),
+    "(p,n),(n),(),(),(),(k)->(p),(p),(p),(p),(p),(p)",
     split_on=0,
 )
 def mk_gufunc(y, t, z_crit, method, max_lag, scratch, s, var_s, z, p, tau, trend):
@@ -749,7 +769,7 @@ def mk_gufunc(y, t, z_crit, method, max_lag, scratch, s, var_s, z, p, tau, trend
     test does not compute pair slopes; the modified tests need the Sen slope to
     detrend.
     """
-    s[0], var_s[0], z[0], p[0], tau[0], trend[0] = _mk_pixel(y, t, z_crit, method, max_lag, scratch)
+    _mk_rows(y, t, z_crit, method, max_lag, scratch, s, var_s, z, p, tau, trend)
 
 
 @jit(inline="never")
@@ -771,6 +791,19 @@ def _trend_pixel(y, t, z_crit, scratch):
             b_ols, a_ols, r2, _significance_class(zz), nv)  # fmt: skip
 
 
+@jit(inline="never")
+def _trend_rows(
+    y, t, z_crit, scratch,
+    s, var_s, z, p, trend, tau, slope, intercept, low, high,
+    ols_slope, ols_intercept, ols_r2, significance, n_valid,
+):  # fmt: skip
+    for i in range(y.shape[0]):
+        (
+            s[i], var_s[i], z[i], p[i], trend[i], tau[i], slope[i], intercept[i], low[i], high[i],
+            ols_slope[i], ols_intercept[i], ols_r2[i], significance[i], n_valid[i],
+        ) = _trend_pixel(y[i], t, z_crit, scratch)  # fmt: skip
+
+
 @lazy_gufunc(
     _sigs(
         _SEN_IN,
@@ -778,7 +811,7 @@ def _trend_pixel(y, t, z_crit, scratch):
         ["F[:]"] * 4 + ["int8[:]"] + ["F[:]"] * 2 + ["float64[:]"] + ["F[:]"] * 3 + ["float64[:]", "F[:]"]
         + ["int8[:]", "int32[:]"],  # significance n_valid
     ),
-    "(n),(n),(),(k)->" + ",".join(["()"] * 15),
+    "(p,n),(n),(),(k)->" + ",".join(["(p)"] * 15),
     split_on=0,
 )
 def trend_gufunc(
@@ -787,10 +820,8 @@ def trend_gufunc(
     ols_slope, ols_intercept, ols_r2, significance, n_valid,
 ):  # fmt: skip
     """Everything `cubeeco.trend` reports, in one pass over each pixel."""
-    (
-        s[0], var_s[0], z[0], p[0], trend[0], tau[0], slope[0], intercept[0], low[0], high[0],
-        ols_slope[0], ols_intercept[0], ols_r2[0], significance[0], n_valid[0],
-    ) = _trend_pixel(y, t, z_crit, scratch)  # fmt: skip
+    _trend_rows(y, t, z_crit, scratch, s, var_s, z, p, trend, tau, slope, intercept, low, high,
+                ols_slope, ols_intercept, ols_r2, significance, n_valid)  # fmt: skip
 
 
 @lazy_gufunc(_sigs(("F[:]", "float64[:]"), ["F[:]", "float64[:]", "F[:]"]), "(n),(n)->(),(),()", split_on=0)
@@ -837,24 +868,32 @@ def _quiet(kernel, *args):
         return kernel(*args)
 
 
+def _over_rows(kernel, y, t, *args):
+    """Call a (p, n) block kernel on y of shape (..., n): one series is a block of one."""
+    y = np.asarray(y)
+    single = y.ndim == 1
+    outs = _quiet(kernel, y[None] if single else y, _time(t), *args, new_scratch(y.shape[-1]))
+    return tuple(o[0] for o in outs) if single else outs
+
+
 def sen_mk(y, t, z_crit=1.959963984540054):
     """(slope, s, var_s, z, p) along the last axis of ``y``."""
-    return _quiet(sen_mk_gufunc, y, _time(t), z_crit, new_scratch(np.shape(y)[-1]))
+    return _over_rows(sen_mk_gufunc, y, t, z_crit)
 
 
 def sen(y, t, z_crit=math.nan):
     """(slope, intercept, low, high) along the last axis; z_crit NaN skips the bounds."""
-    return _quiet(sen_gufunc, y, _time(t), z_crit, new_scratch(np.shape(y)[-1]))
+    return _over_rows(sen_gufunc, y, t, z_crit)
 
 
 def mann_kendall(y, t, z_crit=1.959963984540054, method=0, max_lag=0):
     """(s, var_s, z, p, tau, trend) along the last axis; method 0/1/2 (see METHODS)."""
-    return _quiet(mk_gufunc, y, _time(t), z_crit, method, max_lag, new_scratch(np.shape(y)[-1]))
+    return _over_rows(mk_gufunc, y, t, z_crit, method, max_lag)
 
 
 def trend_all(y, t, z_crit=1.959963984540054):
     """The 15 outputs of :func:`trend_gufunc`, in its order (see TREND_OUTPUTS)."""
-    return _quiet(trend_gufunc, y, _time(t), z_crit, new_scratch(np.shape(y)[-1]))
+    return _over_rows(trend_gufunc, y, t, z_crit)
 
 
 def ols(y, t):
