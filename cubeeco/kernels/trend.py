@@ -86,7 +86,7 @@ def _compact(y, t, yy, tt):
     return nv
 
 
-@jit(inline="always")
+@jit
 def _pair_signs(yy, nv):
     """(S, number of tied pairs) over all pairs, for the test without slopes.
 
@@ -128,6 +128,7 @@ def _pair_slopes(yy, tt, nv, slopes):
     return m
 
 
+# inlined: as a call it made sen_mk 14 % slower; inlining costs ~3 s of first-call compile
 @jit(inline="always")
 def _slopes_s_var(yy, tt, nv, slopes):
     """Pair slopes into slopes[:m]; (m, S, Var(S)) read off their signs.
@@ -336,7 +337,7 @@ def _select2(src, m, k1, k2, work, piv):
     return work[k1], work[k2]
 
 
-@jit(inline="always")
+@jit
 def _count_le_pivots(buf, m, piv):
     """#(buf <= piv[j]) for the 7 sorted pivots, in one pass, into piv[7:14]."""
     p0, p1, p2, p3, p4, p5, p6 = piv[0], piv[1], piv[2], piv[3], piv[4], piv[5], piv[6]
@@ -353,7 +354,7 @@ def _count_le_pivots(buf, m, piv):
     piv[7], piv[8], piv[9], piv[10], piv[11], piv[12], piv[13] = c0, c1, c2, c3, c4, c5, c6
 
 
-@jit(inline="always")
+@jit
 def _count_le2(buf, m, g1, g2):
     c1 = 0
     c2 = 0
@@ -376,7 +377,7 @@ def _sum_in(buf, m, lo, hi):
     return s
 
 
-@jit(inline="always")
+@jit
 def _rank_probe(g, c, k1, k2, ag, ac, bg, bc, cg, cc, dg, dc):
     """Fold the probe count c = #(x <= g) into the four brackets of _rank_sum."""
     up = (c <= k1) & (g > ag)
