@@ -21,6 +21,22 @@ def test_bench_trend_smoke():
         assert row in text, row
 
 
+def test_accuracy_trend_smoke():
+    out = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "accuracy_trend.py"), "--smoke"],
+        capture_output=True, text=True, timeout=600, cwd=ROOT,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr[-3000:]
+    rows = [line.split("|") for line in out.stdout.splitlines() if line.startswith("| ") and "---" not in line]
+    got = {(r[1].strip(), r[2].strip(), r[3].strip()): float(r[5]) for r in rows[1:]}
+    # every peer is compared, and exact outputs are exact (S is an integer count)
+    peers = {peer for _, peer, _ in got}
+    assert {"pymannkendall", "scipy", "reference (NaN gaps, irregular time)"} <= peers, peers
+    assert got[("sen_mk (headline, n = 22)", "pymannkendall", "s")] == 0.0
+    assert got[("sen_mk (headline, n = 22)", "pymannkendall", "slope")] == 0.0
+    assert got[("mann_kendall", "pymannkendall", "var_s")] == 0.0
+
+
 def test_bench_scale_smoke(tmp_path):
     # tiny grid, but every part runs: cube into Zarr, threads, LocalCluster with memory
     # sampling, a SIGKILLed worker, a SIGKILLed `cubeeco run` process and its restart
