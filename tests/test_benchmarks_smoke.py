@@ -9,25 +9,26 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def test_bench_trend_smoke():
+def run_script(name: str, *args: str, timeout: int = 600) -> str:
+    """Run benchmarks/<name> with args; its stdout, after asserting it exited 0."""
     out = subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks" / "bench_trend.py"), "--smoke"],
-        capture_output=True, text=True, timeout=600, cwd=ROOT,
+        [sys.executable, str(ROOT / "benchmarks" / name), *args],
+        capture_output=True, text=True, timeout=timeout, cwd=ROOT,
     )  # fmt: skip
     assert out.returncode == 0, out.stderr[-3000:]
-    text = out.stdout
+    return out.stdout
+
+
+def test_bench_trend_smoke():
+    text = run_script("bench_trend.py", "--smoke")
     for row in ("pymannkendall", "xarrayMannKendall", "scipy", "numpy", "cubeeco.sen_mann_kendall (Sen + MK), dask",
                 "cubeeco.trend", "floor", "JIT compile"):  # fmt: skip
         assert row in text, row
 
 
 def test_accuracy_trend_smoke():
-    out = subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks" / "accuracy_trend.py"), "--smoke"],
-        capture_output=True, text=True, timeout=600, cwd=ROOT,
-    )  # fmt: skip
-    assert out.returncode == 0, out.stderr[-3000:]
-    rows = [line.split("|") for line in out.stdout.splitlines() if line.startswith("| ") and "---" not in line]
+    text = run_script("accuracy_trend.py", "--smoke")
+    rows = [line.split("|") for line in text.splitlines() if line.startswith("| ") and "---" not in line]
     got = {(r[1].strip(), r[2].strip(), r[3].strip()): float(r[5]) for r in rows[1:]}
     # every peer is compared, and exact outputs are exact (S is an integer count)
     peers = {peer for _, peer, _ in got}
@@ -40,13 +41,7 @@ def test_accuracy_trend_smoke():
 def test_bench_scale_smoke(tmp_path):
     # tiny grid, but every part runs: cube into Zarr, threads, LocalCluster with memory
     # sampling, a SIGKILLed worker, a SIGKILLed `cubeeco run` process and its restart
-    out = subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks" / "bench_scale.py"), "--smoke", "--side", "128",
-         "--out", str(tmp_path)],
-        capture_output=True, text=True, timeout=900, cwd=ROOT,
-    )  # fmt: skip
-    assert out.returncode == 0, out.stderr[-3000:]
-    text = out.stdout
+    text = run_script("bench_scale.py", "--smoke", "--side", "128", "--out", str(tmp_path), timeout=900)
     for row in ("sen_mann_kendall", "LocalCluster", "SIGKILLed at 40 %", "restart of the killed run"):
         assert row in text, row
     assert "identical: True" in text
