@@ -27,7 +27,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-KINDS = ("noise", "trend", "ties", "runs", "offset")
+from benchmarks.peers import PEERS, SERIES_KINDS, random_series  # noqa: E402
+
 TIE_FREE = ("noise", "trend", "offset")
 # kernel -> outputs compared; every non-cubeeco peer of PEERS[kernel] is compared on them
 OUTPUTS = {
@@ -39,18 +40,6 @@ OUTPUTS = {
     "kendall_tau": ("tau",),
     "ols": ("slope", "intercept", "r2"),
 }
-
-
-def make_series(rng, kind: str, n: int) -> np.ndarray:
-    if kind == "noise":
-        return rng.normal(size=n) * rng.choice([0.01, 1.0, 100.0])
-    if kind == "trend":
-        return rng.normal(size=n) + rng.normal() * np.arange(n) * 0.2
-    if kind == "ties":
-        return np.round(rng.normal(size=n) * rng.choice([0.5, 2.0, 5.0]) + 0.3 * rng.normal() * np.arange(n))
-    if kind == "runs":
-        return np.repeat(rng.normal(size=n), rng.integers(1, 5, size=n))[:n]
-    return 1e6 + rng.normal(size=n) * 0.01
 
 
 def rel_diff(a: float, b: float) -> float:
@@ -93,7 +82,7 @@ def skip_rule(kernel, peer, kind, out, ref):
 
 def compare_headline(rng, count: int, n: int = 22):
     """The headline block kernel (cubeeco.sen_mann_kendall's) against the pymannkendall loop."""
-    Y = np.stack([make_series(rng, KINDS[i % len(KINDS)], n) for i in range(count)])
+    Y = np.stack([random_series(rng, n, SERIES_KINDS[i % len(SERIES_KINDS)]) for i in range(count)])
     t = 2000.0 + np.arange(n)
     ours = PEERS["sen_mk_cube"]["cubeeco"](Y, t)
     theirs = PEERS["sen_mk_cube"]["pymannkendall"](Y, t)
@@ -114,15 +103,12 @@ def main(argv=None):
     if args.smoke:
         args.series = 25
 
-    global PEERS
-    from benchmarks.peers import PEERS
-
     rng = np.random.default_rng(args.seed)
     clean, gappy = [], []
     for i in range(args.series):
-        kind = KINDS[i % len(KINDS)]
+        kind = SERIES_KINDS[i % len(SERIES_KINDS)]
         n = int(rng.integers(3, 61))
-        y = make_series(rng, kind, n)
+        y = random_series(rng, n, kind)
         clean.append((y, 2000.0 + np.arange(n), kind))
         t = np.cumsum(rng.uniform(0.2, 2.0, size=n)) + 2000.0
         yg = y.copy()

@@ -22,6 +22,24 @@ import math
 import numpy as np
 
 Z95 = 1.959963984540054  # norm.ppf(0.975)
+
+# flavours of random test series: what the peers must agree on (tests and accuracy_trend.py)
+SERIES_KINDS = ("noise", "trend", "ties", "runs", "offset")
+
+
+def random_series(rng, n: int, kind: str) -> np.ndarray:
+    """One random float64 series of n values (no NaN) of a given flavour."""
+    if kind == "noise":
+        return rng.normal(size=n) * rng.choice([0.01, 1.0, 100.0])
+    if kind == "trend":
+        return rng.normal(size=n) + rng.normal() * np.arange(n) * 0.2
+    if kind == "ties":  # integer-valued: many ties, exact detrended ties too
+        return np.round(rng.normal(size=n) * rng.choice([0.5, 2.0, 5.0]) + 0.3 * rng.normal() * np.arange(n))
+    if kind == "runs":  # constant runs
+        return np.repeat(rng.normal(size=n), rng.integers(1, 5, size=n))[:n]
+    if kind == "offset":  # huge offset, small noise
+        return 1e6 + rng.normal(size=n) * 0.01
+    raise ValueError(kind)
 _TREND_WORDS = {"increasing": 1, "decreasing": -1, "no trend": 0}
 
 

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from benchmarks.peers import PEERS
+from benchmarks.peers import PEERS, SERIES_KINDS, random_series
 from cubeeco.kernels import trend as kt
 from tests.reference import trend_ref
 
@@ -20,22 +20,10 @@ YEARS0 = 2000.0
 
 def _series(rng, n, kind, dtype):
     """One random series of a given flavour (no NaN)."""
-    if kind == "noise":
-        y = rng.normal(size=n) * rng.choice([0.01, 1.0, 100.0])
-    elif kind == "trend":
-        y = rng.normal(size=n) + rng.normal() * np.arange(n) * 0.2
-    elif kind == "ties":  # integer-valued: many ties, exact detrended ties too
-        y = np.round(rng.normal(size=n) * rng.choice([0.5, 2.0, 5.0]) + 0.3 * rng.normal() * np.arange(n))
-    elif kind == "runs":  # constant runs
-        y = np.repeat(rng.normal(size=n), rng.integers(1, 5, size=n))[:n]
-    elif kind == "offset":  # huge offset, small noise
-        y = 1e6 + rng.normal(size=n) * 0.01
-    else:
-        raise ValueError(kind)
-    return y.astype(dtype)
+    return random_series(rng, n, kind).astype(dtype)
 
 
-KINDS = ("noise", "trend", "ties", "runs", "offset")
+KINDS = SERIES_KINDS
 
 
 def _cases(seed, count, n_min=3, n_max=60):

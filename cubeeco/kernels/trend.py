@@ -44,7 +44,7 @@ SCRATCH_TOO_SMALL = -1
 # pivots sampled per selection round, and the size below which survivors are
 # insertion-sorted; tuned in the full sen_mk kernel at n = 22 (231 slopes: 7 pivots
 # beat 5, 9, 11, 15 and 19, since sorting the sample costs k^2)
-_KMAX = 7
+_KMAX = 7  # the sorting network and _count_le_pivots are written out for 7
 _SMALL = 8
 _SQRT1_2 = 0.7071067811865476
 # |Z| thresholds of the significance classes 1..3 (seed 000: 90 %, 95 %, 99 %)
@@ -53,11 +53,16 @@ SIGNIFICANCE_Z = (1.645, 1.96, 2.576)
 METHODS = {"original": 0, "hamed_rao": 1, "yue_wang": 2}
 
 
+@jit(inline="always")
+def _scratch_len(n):
+    # yy, tt (doubled, 2n each) | slopes | work (n(n-1)/2 each) | pivots and their
+    # counts (2K) | detrended, ranks (n each) | 8 spare
+    return 6 * n + n * (n - 1) + 2 * _KMAX + 8
+
+
 def scratch_size(n: int) -> int:
     """Length of the float64 scratch vector the Sen kernels need for series of length n."""
-    n_pairs = n * (n - 1) // 2
-    # yy, tt (doubled, 2n each) | slopes | work | pivots (2K) | detrended, ranks (n each) | 8 spare
-    return 6 * n + 2 * n_pairs + 2 * _KMAX + 8
+    return int(_scratch_len(n))
 
 
 def new_scratch(n: int) -> np.ndarray:
@@ -154,14 +159,19 @@ def _slopes_s_var(yy, tt, nv, slopes):
         tie, tied = _ties(yy, nv)
         if tied != zeros:
             s = _pair_signs(yy, nv)[0]
-    return m, s, (nv * (nv - 1) * (2 * nv + 5) - tie) / 18.0
+    return m, s, _var_from_ties(nv, tie)
+
+
+@jit(inline="always")
+def _var_from_ties(nv, tie):
+    """Var(S) of n values whose tie groups give tie = Σ t_p (t_p - 1)(2 t_p + 5)."""
+    return (nv * (nv - 1) * (2 * nv + 5) - tie) / 18.0
 
 
 @jit
 def _var_s(yy, nv, zeros):
     # the O(n^2) tie count only runs when some pair difference was zero
-    tie = _ties(yy, nv)[0] if zeros > 0 else 0
-    return (nv * (nv - 1) * (2 * nv + 5) - tie) / 18.0
+    return _var_from_ties(nv, _ties(yy, nv)[0] if zeros > 0 else 0)
 
 
 @jit
@@ -378,21 +388,16 @@ def _sum_in(buf, m, lo, hi):
 
 
 @jit
-def _rank_probe(g, c, k1, k2, ag, ac, bg, bc, cg, cc, dg, dc):
-    """Fold the probe count c = #(x <= g) into the four brackets of _rank_sum."""
-    up = (c <= k1) & (g > ag)
-    ag = g if up else ag
-    ac = c if up else ac
-    up = (c > k1) & (g < bg)
-    bg = g if up else bg
-    bc = c if up else bc
-    up = (c <= k2) & (g > cg)
-    cg = g if up else cg
-    cc = c if up else cc
-    up = (c > k2) & (g < dg)
-    dg = g if up else dg
-    dc = c if up else dc
-    return ag, ac, bg, bc, cg, cc, dg, dc
+def _bracket(g, c, k, lo_g, lo_c, hi_g, hi_c):
+    """Fold the probe count c = #(x <= g) into the bracket of rank k: the largest
+    threshold with count <= k (lo) and the smallest with count > k (hi)."""
+    up = (c <= k) & (g > lo_g)
+    lo_g = g if up else lo_g
+    lo_c = c if up else lo_c
+    up = (c > k) & (g < hi_g)
+    hi_g = g if up else hi_g
+    hi_c = c if up else hi_c
+    return lo_g, lo_c, hi_g, hi_c
 
 
 @jit(inline="never")
@@ -416,7 +421,8 @@ def _rank_sum(src, m, k1, k2, piv):
         nd += piv[_KMAX + j] <= k2
     if (na == 0) | (nd == _KMAX):
         return np.nan
-    # a: largest threshold with count <= k1, b: smallest with count > k1; c, d: same for k2
+    # (a, b) brackets rank k1: a the largest threshold with count <= k1, b the smallest
+    # with count > k1; (c, d) the same for k2
     ag, ac = piv[na - 1], int(piv[_KMAX + na - 1])
     bg, bc = piv[na], int(piv[_KMAX + na])
     cg, cc = piv[nd - 1], int(piv[_KMAX + nd - 1])
@@ -433,8 +439,10 @@ def _rank_sum(src, m, k1, k2, piv):
         if not ((g_lo > ag) & (g_lo < dg) & (g_hi > ag) & (g_hi < dg)):
             return np.nan  # no room left between thresholds (ties) or non-finite values
         c_lo, c_hi = _count_le2(src, m, g_lo, g_hi)
-        ag, ac, bg, bc, cg, cc, dg, dc = _rank_probe(g_lo, c_lo, k1, k2, ag, ac, bg, bc, cg, cc, dg, dc)
-        ag, ac, bg, bc, cg, cc, dg, dc = _rank_probe(g_hi, c_hi, k1, k2, ag, ac, bg, bc, cg, cc, dg, dc)
+        ag, ac, bg, bc = _bracket(g_lo, c_lo, k1, ag, ac, bg, bc)
+        ag, ac, bg, bc = _bracket(g_hi, c_hi, k1, ag, ac, bg, bc)
+        cg, cc, dg, dc = _bracket(g_lo, c_lo, k2, cg, cc, dg, dc)
+        cg, cc, dg, dc = _bracket(g_hi, c_hi, k2, cg, cc, dg, dc)
     return np.nan
 
 
@@ -509,7 +517,7 @@ def _significance_class(z):
 
 @jit(inline="always")
 def _scratch_fits(sc, n):
-    return sc.shape[0] >= 6 * n + n * (n - 1) + 2 * _KMAX + 8
+    return sc.shape[0] >= _scratch_len(n)
 
 
 @jit(inline="always")
