@@ -6,11 +6,14 @@
 # - the package itself, editable, with its [test] extra (pytest, hypothesis, stac-fastapi-pgstac,
 #   pypgstac[psycopg], uvicorn, ...)
 # Idempotent: apt runs only for missing packages; pip leaves satisfied requirements alone.
-# Environment: PYTHON (default: python, else python3).
+# Environment: PYTHON (the interpreter that makes the venv; default python3), CUBEECO_VENV (.venv).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-PYTHON="${PYTHON:-$(command -v python || command -v python3)}"
+# Everything Python goes into a fresh virtual environment inside the clone (.venv), never into the
+# machine's site-packages: an undeclared dependency then fails the tests here as on any new machine.
+BASE_PYTHON="${PYTHON:-$(command -v python3 || command -v python)}"
+VENV="${CUBEECO_VENV:-.venv}"
 # PostgreSQL + PostGIS (STAC API tests), GDAL tools (Zarr read-back), SLURM + munge (deploy tests)
 APT_PACKAGES=(postgresql-15 postgresql-15-postgis-3 postgresql-contrib gdal-bin slurmctld slurmd slurm-client munge)
 PG_BINDIR=/usr/lib/postgresql/15/bin
@@ -61,6 +64,12 @@ id postgres >/dev/null 2>&1 || { log "no 'postgres' OS user after install"; exit
 
 # --- Python packages ------------------------------------------------------------------------
 t0=$SECONDS
+if [ ! -x "$VENV/bin/python" ]; then
+  log "python -m venv $VENV (with $BASE_PYTHON)"
+  "$BASE_PYTHON" -m venv "$VENV"
+fi
+PYTHON="$VENV/bin/python"
+export PATH="$PWD/$VENV/bin:$PATH"
 log "pip install -e '.[test]' with $PYTHON"
 PIP_ROOT_USER_ACTION=ignore "$PYTHON" -m pip install -q --disable-pip-version-check -e '.[test]'
 log "pip done in $((SECONDS - t0)) s"

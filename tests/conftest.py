@@ -3,8 +3,17 @@
 from __future__ import annotations
 
 import os
+import sys
+from pathlib import Path
 
 import pytest
+
+# The suite runs from the clone's virtual environment (`.venv/bin/python -m pytest`) without it
+# being activated: its console scripts (hadolint, dask, cubeeco) come first on PATH, as they
+# would for a user who activated it.
+_BIN = str(Path(sys.executable).parent)
+if os.environ.get("PATH", "").split(os.pathsep)[0] != _BIN:
+    os.environ["PATH"] = _BIN + os.pathsep + os.environ.get("PATH", "")
 
 # =====================================================================================
 # Synthetic coal base (tiny_config, tiny_base, tiny_landscape): defined in

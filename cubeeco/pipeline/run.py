@@ -215,6 +215,35 @@ def resolve_grid_and_source(config: RunConfig, progress: bool) -> tuple[Grid, ob
     return grid, source
 
 
+def _log_event(log_path: Path, **record) -> None:
+    with open(log_path, "a") as f:
+        f.write(json.dumps({"time": time.strftime("%Y-%m-%dT%H:%M:%S"), **record}) + "\n")
+
+
+@contextlib.contextmanager
+def _performance_report(path: Path, log_path: Path):
+    """dask's performance report around the run; a report that cannot be made (bokeh
+    missing, a scheduler that refuses) is a warning in the log, never a failed run."""
+    try:
+        from distributed import performance_report
+
+        report = performance_report(filename=str(path))
+        report.__enter__()
+    except Exception as err:  # noqa: BLE001  (diagnostics only)
+        log.warning("no performance report: %s", err)
+        _log_event(log_path, event="warning", message=f"no performance report: {err}")
+        yield
+        return
+    try:
+        yield
+    finally:
+        try:
+            report.__exit__(None, None, None)
+        except Exception as err:  # noqa: BLE001  (diagnostics only)
+            log.warning("performance report %s not written: %s", path, err)
+            _log_event(log_path, event="warning", message=f"performance report not written: {err}")
+
+
 def run(config: RunConfig, *, client=None, progress: bool = True) -> list[StageReport]:
     """Run every step of ``config`` (and the stages they need); skip finished ones."""
     from ..cluster import connect
@@ -228,9 +257,7 @@ def run(config: RunConfig, *, client=None, progress: bool = True) -> list[StageR
         if client is None:
             client = stack.enter_context(connect(config.cluster))
         if client is not None and config.cluster.performance_report:
-            from distributed import performance_report
-
-            stack.enter_context(performance_report(filename=str(store) + ".performance.html"))
+            stack.enter_context(_performance_report(Path(str(store) + ".performance.html"), log_path))
         fingerprints: dict[str, str] = {}
         for name in execution_order(config.steps, external=set(config.inputs)):
             t0 = time.perf_counter()
@@ -254,8 +281,6 @@ def run(config: RunConfig, *, client=None, progress: bool = True) -> list[StageR
                 report = StageReport(name, "resumed" if before else "computed",
                                      round(time.perf_counter() - t0, 2), n, before)
             reports.append(report)
-            with open(log_path, "a") as f:
-                f.write(json.dumps({"time": time.strftime("%Y-%m-%dT%H:%M:%S"), "run": config.name,
-                                    **report.__dict__}) + "\n")
+            _log_event(log_path, run=config.name, **report.__dict__)
             log.info("stage %s: %s in %.1f s", name, report.action, report.seconds)
     return reports
