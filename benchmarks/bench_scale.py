@@ -293,7 +293,7 @@ def main(argv=None):
 def _remove_run(store: Path):
     import shutil
 
-    for suffix in ("", ".progress", ".log.jsonl", ".performance.html"):
+    for suffix in ("", ".progress", ".staging", ".lock", ".log.jsonl", ".performance.html"):
         q = Path(f"{store}{suffix}")
         shutil.rmtree(q, ignore_errors=True) if q.is_dir() else q.unlink(missing_ok=True)
 

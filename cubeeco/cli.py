@@ -1,13 +1,205 @@
-"""The ``cubeeco`` command line: synth, search, cube, demo."""
+"""The ``cubeeco`` command line: synth, search, cube, demo, run.
+
+Every failure takes one path (:func:`_report`): a user error (a bad option, a bad
+config, a file that is missing or in the way, a STAC source that cannot be searched)
+prints ``cubeeco <command>: error: <one line>`` and exits 2; anything else is a bug and
+exits 1 with one line that says so. ``--debug`` adds the traceback.
+"""
 
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import logging
+import math
+import os
+import re
 import sys
 import time
 from pathlib import Path
+
+# the option each library argument is given by, per command, so that a library error
+# speaks of what the user typed (``max_cloud`` -> ``--max-cloud``, ``grid=`` -> ``--bounds``)
+_OPTIONS = {
+    "search": {"collections": "COLLECTION", "source": "--source", "bbox": "--bbox", "datetime": "--datetime",
+               "max_cloud": "--max-cloud", "platforms": "--platform", "max_items": "--max-items"},
+    "cube": {"source": "--source", "grid": "--bounds MINX MINY MAXX MAXY (with --epsg)", "years": "--years",
+             "datetime": "--years", "bbox": "--bounds", "method": "--method", "months": "--months",
+             "max_cloud": "--max-cloud"},
+    "synth": {"years": "--years", "seed": "--seed", "width_px": "--size", "height_px": "--size"},
+    "run": {"grid": "grid: {epsg, resolution, bounds} in the config", "source": "source:",
+            "max_cloud": "params.annual.max_cloud", "months": "params.annual.months",
+            "method": "params.annual.method", "years": "years:"},
+}
+
+
+class UsageError(ValueError):
+    """A bad command-line input; the message names the option and the fix."""
+
+
+# -- checks of the command line, made before any work ---------------------------------------
+def _check_years(years, option="--years"):
+    if years and years[0] > years[1]:
+        raise UsageError(f"{option} {years[0]} {years[1]}: the first year is after the last; "
+                         f"give {option} FIRST LAST, e.g. {option} {years[1]} {years[0]}.")
+
+
+def _check_out(path: Path, option="--out"):
+    """The output path can be written: not a file where a folder goes, in a folder we may write."""
+    if path.exists() and not path.is_dir():
+        raise UsageError(f"{option} {path} is a file; give the path of a folder (a new one, or one "
+                         f"cubeeco wrote before).")
+    parent = path if path.is_dir() else path.parent
+    while not parent.exists():
+        parent = parent.parent
+    if not parent.is_dir():
+        raise UsageError(f"{option} {path}: {parent} is a file, not a folder; give a path inside a folder.")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise UsageError(f"{option} {path}: no permission to write in {parent}; choose a folder you "
+                         f"can write to.")
+
+
+def _check_source(source):
+    """A --source file must be a STAC catalog: the catalog reader takes any JSON it is given."""
+    path = Path(source) if source else None
+    if path is None or not path.is_file() or path.stat().st_size > 10_000_000:
+        return
+    try:
+        kind = json.loads(path.read_text()).get("type")
+    except (ValueError, AttributeError):
+        return   # not JSON, or not an object: the search says so, naming the file
+    if kind not in ("Catalog", "Collection"):
+        what = f"its type is {kind!r}" if kind else "it has no type"
+        raise UsageError(f"--source {path} is not a STAC catalog ({what}); give the "
+                         f"catalog.json that `cubeeco synth` writes, its folder, a STAC API URL, or "
+                         f"planetary-computer / earth-search.")
+
+
+def _num(value: float) -> str:
+    return f"{value:.10g}"
+
+
+def _check_grid(args):
+    if args.resolution <= 0 or not math.isfinite(args.resolution):
+        raise UsageError(f"--resolution {_num(args.resolution)}: give a positive pixel size in metres (e.g. 30).")
+    if args.bounds is None:
+        return
+    minx, miny, maxx, maxy = args.bounds
+    if not all(map(math.isfinite, args.bounds)):
+        raise UsageError(f"--bounds {' '.join(map(_num, args.bounds))}: give four finite numbers "
+                         f"MINX MINY MAXX MAXY in the units of --epsg {args.epsg}.")
+    if not (maxx > minx and maxy > miny):
+        fixed = (min(minx, maxx), min(miny, maxy), max(minx, maxx), max(miny, maxy))
+        raise UsageError(f"--bounds {' '.join(map(_num, args.bounds))}: give MINX MINY MAXX MAXY with "
+                         f"MAXX > MINX and MAXY > MINY, e.g. --bounds {' '.join(map(_num, fixed))}.")
+    r = args.resolution
+    for name, span in (("width", maxx - minx), ("height", maxy - miny)):
+        if abs(span / r - round(span / r)) > 1e-6:
+            raise UsageError(f"--bounds: the {name} {_num(span)} is not a whole number of --resolution "
+                             f"{_num(r)} pixels; move MAXX/MAXY to a multiple of {_num(r)} from MINX/MINY.")
+    from pyproj import CRS
+    from pyproj.exceptions import CRSError
+
+    try:
+        CRS.from_epsg(args.epsg)
+    except CRSError:
+        raise UsageError(f"--epsg {args.epsg} is not an EPSG code (e.g. 32649 for UTM zone 49N).") from None
+
+
+def _check_args(args) -> None:
+    if args.command == "synth":
+        _check_years(args.years)
+        if args.size and min(args.size) < 32:
+            raise UsageError(f"--size {args.size[0]} {args.size[1]}: a synthetic base is at least 32 x 32 "
+                             f"pixels; give --size WIDTH_PX HEIGHT_PX of 32 or more.")
+        _check_out(args.out)
+    elif args.command == "search":
+        if args.max_items is not None and args.max_items < 1:
+            raise UsageError(f"--max-items {args.max_items}: give a whole number >= 1, or leave "
+                             f"--max-items out for every matching item.")
+        _check_source(args.source)
+    elif args.command == "cube":
+        _check_years(args.years)
+        bad = [m for m in args.months if not 1 <= m <= 12]
+        if bad or len(set(args.months)) != len(args.months):
+            raise UsageError(f"--months {' '.join(map(str, args.months))}: give distinct month numbers "
+                             f"1-12, e.g. --months 6 7 8 9.")
+        if not args.group.strip() or "/" in args.group:
+            raise UsageError(f"--group {args.group!r}: give a group name without '/', e.g. --group annual.")
+        _check_grid(args)
+        _check_source(args.source)
+        _check_out(args.out)
+    elif args.command == "demo":
+        _check_out(args.out)
+    elif args.command == "run" and args.scheduler and not re.match(r"^[a-z]+://[^/\s]+:\d+$", args.scheduler):
+        raise UsageError(f"--scheduler {args.scheduler!r}: give a scheduler address such as "
+                         f"tcp://127.0.0.1:8786.")
+
+
+# -- one path for every failure -----------------------------------------------------------
+_USER_ERRORS = (("cubeeco.io.store", "IncompleteGroupError"), ("cubeeco.io.lock", "StoreLockedError"),
+                ("pystac_client.exceptions", "APIError"))
+
+
+def _user_error_types() -> tuple[type, ...]:
+    """What a user can cause and fix (ValueError covers ConfigError and the search errors);
+    anything else is a bug. Imported only when something failed."""
+    import importlib
+
+    kinds = [ValueError, OSError, ImportError]
+    for module, name in _USER_ERRORS:
+        try:
+            kinds.append(getattr(importlib.import_module(module), name))
+        except (ImportError, AttributeError):
+            pass
+    return tuple(kinds)
+
+
+_ERRNO_TEXT = {
+    errno.EACCES: "no permission to use {f}; choose a path you can write to, or fix its permissions",
+    errno.EPERM: "no permission to use {f}; choose a path you can write to, or fix its permissions",
+    errno.EROFS: "{f} is on a read-only file system; choose a path you can write to",
+    errno.EISDIR: "{f} is a folder where a file was expected; give the path of a file",
+    errno.ENOTDIR: "{f}: part of this path is a file where a folder was expected",
+    errno.ENOENT: "{f} does not exist; check the path",
+    errno.EEXIST: "{f} exists and is in the way; choose another path or move it away",
+    errno.ENOSPC: "no space left on the device that holds {f}; free some space or choose another path",
+}
+
+
+def _message(err: BaseException, command: str) -> str:
+    """The error in one line, in the command line's words."""
+    options = _OPTIONS.get(command, {})
+    argument = getattr(err, "argument", None)
+    if argument and hasattr(err, "message_for"):
+        text = err.message_for(options.get(argument, argument))
+    elif isinstance(err, OSError) and err.filename is not None and err.errno in _ERRNO_TEXT:
+        text = _ERRNO_TEXT[err.errno].format(f=err.filename) + "."
+    elif isinstance(err, ImportError) and err.name and "No module named" in str(err):
+        text = f"{err}; install the package that provides {err.name.split('.')[0]!r} in this environment"
+    else:
+        text = str(err) or type(err).__name__
+    for arg, option in options.items():   # "pass grid= explicitly" -> "pass --bounds ... explicitly"
+        text = re.sub(rf"(?<![\w-]){arg}=", option, text)
+    from .redact import redact
+
+    return redact(" ".join(text.split()))
+
+
+def _report(err: BaseException, command: str, debug: bool) -> int:
+    if debug:
+        import traceback
+
+        from .redact import redact
+
+        print(redact("".join(traceback.format_exception(err))), end="", file=sys.stderr)
+    if isinstance(err, _user_error_types()):
+        print(f"cubeeco {command}: error: {_message(err, command)}", file=sys.stderr)
+        return 2
+    print(f"cubeeco {command}: internal error (a bug; please report it with the output of --debug): "
+          f"{type(err).__name__}: {_message(err, command)}", file=sys.stderr)
+    return 1
 
 
 def _cmd_synth(args) -> int:
@@ -91,9 +283,14 @@ def _cmd_run(args) -> int:
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="cubeeco", description="Raster-cube ecology of mining regions.")
     p.add_argument("-v", "--verbose", action="store_true", help="log what happens")
+    p.add_argument("--debug", action="store_true", help="on an error, show the traceback too")
+    # --debug is also accepted after the command; SUPPRESS keeps the subparser from resetting it
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                        help="on an error, show the traceback too")
     sub = p.add_subparsers(dest="command", required=True)
 
-    s = sub.add_parser("synth", help="write a synthetic coal base (COGs + STAC + truth)")
+    s = sub.add_parser("synth", parents=[common], help="write a synthetic coal base (COGs + STAC + truth)")
     s.add_argument("--preset", default="demo", help="demo (15 x 15 km), tiny, or shendong")
     s.add_argument("--out", type=Path, default=None, help="output folder (default: the embedded catalog location)")
     s.add_argument("--seed", type=int)
@@ -103,7 +300,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("-q", "--quiet", action="store_true")
     s.set_defaults(func=_cmd_synth)
 
-    s = sub.add_parser("search", help="search a STAC source (embedded catalog, URL or endpoint name)")
+    s = sub.add_parser("search", parents=[common], help="search a STAC source (embedded catalog, URL or endpoint name)")
     s.add_argument("collection", nargs="+")
     s.add_argument("--source", default=None, help="catalog path, STAC API URL, planetary-computer, earth-search")
     s.add_argument("--bbox", type=float, nargs=4, metavar=("W", "S", "E", "N"))
@@ -114,7 +311,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--json", action="store_true", help="print the items as a GeoJSON FeatureCollection")
     s.set_defaults(func=_cmd_search)
 
-    s = sub.add_parser("cube", help="build the annual growing-season cube and write it to Zarr")
+    s = sub.add_parser("cube", parents=[common], help="build the annual growing-season cube and write it to Zarr")
     s.add_argument("--source", default=None)
     s.add_argument("--out", type=Path, required=True, help="Zarr store")
     s.add_argument("--group", default="annual")
@@ -128,13 +325,13 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("-q", "--quiet", action="store_true")
     s.set_defaults(func=_cmd_cube)
 
-    s = sub.add_parser("run", help="run a pipeline config (YAML): stages -> Zarr groups, resumable")
+    s = sub.add_parser("run", parents=[common], help="run a pipeline config (YAML): stages -> Zarr groups, resumable")
     s.add_argument("config", type=Path)
     s.add_argument("--scheduler", help="use an existing dask scheduler, e.g. tcp://127.0.0.1:8786")
     s.add_argument("-q", "--quiet", action="store_true")
     s.set_defaults(func=_cmd_run)
 
-    s = sub.add_parser("demo", help="synthesize, build the annual cube, run every analysis, write store + report")
+    s = sub.add_parser("demo", parents=[common], help="synthesize, build the annual cube, run every analysis, write store + report")
     s.add_argument("--out", type=Path, default=Path("cubeeco-demo"))
     s.add_argument("--preset", default="demo")
     s.add_argument("-q", "--quiet", action="store_true")
@@ -152,18 +349,21 @@ def main(argv=None) -> int:
         import distributed  # noqa: F401
 
         logging.getLogger("distributed").setLevel(logging.WARNING)
+    if not args.verbose:
+        # urllib3 warns about every retry of an unreachable STAC API: the error says it once
+        logging.getLogger("urllib3").setLevel(logging.ERROR)
     if getattr(args, "command", None) == "synth" and args.out is None:
         from .io.search import default_catalog
 
         args.out = default_catalog().parent.parent
     try:
+        _check_args(args)
         return args.func(args)
-    except (ValueError, TypeError, FileNotFoundError, FileExistsError, RuntimeError, ImportError) as err:
-        print(f"cubeeco {args.command}: error: {err}", file=sys.stderr)
-        return 2
     except KeyboardInterrupt:
         print("cubeeco: interrupted", file=sys.stderr)
         return 130
+    except Exception as err:  # noqa: BLE001  (one path for every failure: _report)
+        return _report(err, args.command, args.debug)
 
 
 if __name__ == "__main__":

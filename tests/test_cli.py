@@ -36,12 +36,24 @@ def test_synth_search_cube(tmp_path):
     (("synth", "--preset", "atlantis", "--out", "x"), "unknown synth preset"),
     (("search", "landsat-c2-l2", "--source", "/nonexistent/catalog"), "neither a known endpoint"),
     (("cube", "--source", "/nonexistent", "--out", "y.zarr"), "neither a known endpoint"),
+    (("cube", "--out", "y.zarr", "--bounds", "30", "0", "0", "30"), "--bounds 30 0 0 30: give MINX MINY MAXX MAXY"),
+    (("search", "landsat-c2-l2", "--max-items", "-1"), "--max-items -1: give a whole number >= 1"),
+    (("run", "/nonexistent/run.yaml"), "config file /nonexistent/run.yaml does not exist"),
 ])
 def test_errors_exit_nonzero_with_a_message(tmp_path, args, message):
     proc = cubeeco(*args, check=False)
     assert proc.returncode == 2
     assert message in proc.stderr
-    assert "Traceback" not in proc.stderr
+    assert "Traceback" not in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("where", ["before", "after"])
+def test_debug_flag_before_or_after_the_command(where):
+    args = ["cube", "--out", "y.zarr", "--years", "2010", "2005"]
+    args = ["--debug", *args] if where == "before" else [*args, "--debug"]
+    proc = cubeeco(*args, check=False)
+    assert proc.returncode == 2 and "Traceback (most recent call last)" in proc.stderr
+    assert proc.stderr.strip().splitlines()[-1].startswith("cubeeco cube: error: --years 2010 2005")
 
 
 def test_bad_arguments_exit_nonzero():

@@ -66,7 +66,7 @@ except ImportError:  # the tests that need it skip (or fail in CI) through _need
     kv = None
 
 K8S_VERSIONS = ["1.29.0", kv.latest_version() if kv else "1.37.0"]
-CORE_KINDS = {"Namespace", "ServiceAccount", "PersistentVolumeClaim", "ConfigMap", "Job"}
+CORE_KINDS = {"Namespace", "ServiceAccount", "PersistentVolumeClaim", "ConfigMap", "Job", "NetworkPolicy"}
 
 # The operator's DaskCluster (kubernetes.dask.org/v1), see the module docstring for the source.
 _POD = {"$ref": "https://kubernetes.io/api/podspec/v1"}
@@ -254,6 +254,14 @@ def test_broken_daskclusters_are_rejected(breaker):
     dc = _one("DaskCluster")
     breaker(dc)
     assert _daskcluster_errors(dc), f"{breaker.__name__} was accepted"
+
+
+def test_network_policy_admits_only_the_namespace_itself():
+    policy = _one("NetworkPolicy")
+    assert policy["metadata"]["namespace"] == _one("Namespace")["metadata"]["name"]
+    assert policy["spec"]["podSelector"] == {} and policy["spec"]["policyTypes"] == ["Ingress"]
+    # one rule, from pods of this namespace only: no namespaceSelector, no ipBlock
+    assert policy["spec"]["ingress"] == [{"from": [{"podSelector": {}}]}]
 
 
 def test_kustomization_lists_every_manifest():

@@ -249,3 +249,19 @@ def test_worker_killed_mid_run_costs_time_not_data(reference, small_base, tmp_pa
     procs[1].wait(timeout=30)
     assert killed_at and killed_at[0] < finished_at, "the worker was not killed during the run"
     assert _same(_arrays(store), expected)
+
+
+def test_loader_warnings_reach_the_run_log(tiny_base, tmp_path):
+    """The tiny base mixes L2SR scenes (no thermal asset) in: the run says so in its log."""
+    cfg = {"name": "warned", "store": "run.zarr", "steps": ["annual"], "source": str(tiny_base.root),
+           "grid": tiny_base.config.grid.to_dict(), "chunks": 32, "region_chunks": 2,
+           "params": {"annual": {"indices": []}}, "cluster": {"kind": "threads"}}
+    path = tmp_path / "run.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    with pytest.warns(UserWarning, match="lwir"):
+        run(load_config(path), progress=False)
+    import json
+
+    events = [json.loads(line) for line in (tmp_path / "run.zarr.log.jsonl").read_text().splitlines()]
+    warned = [e for e in events if e.get("event") == "warning" and e.get("stage") == "annual"]
+    assert warned and warned[0]["category"] == "MissingDataWarning" and "lwir" in warned[0]["message"], events

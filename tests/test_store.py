@@ -13,6 +13,7 @@ import xarray as xr
 import cubeeco
 from cubeeco.io.composite import annual_composite
 from cubeeco.io.cube import open_cube
+from cubeeco.io.lock import store_lock
 from cubeeco.io.provenance import provenance
 from cubeeco.io.store import (
     IncompleteGroupError,
@@ -61,7 +62,8 @@ def test_round_trip(tmp_path, annual):
 def test_incomplete_group_is_refused(tmp_path, annual):
     ds, _ = annual
     store = tmp_path / "half.zarr"
-    write_store(ds.isel(time=[0]), store, "annual", compute=False)   # metadata only, no marker
+    with store_lock(store):
+        write_store(ds.isel(time=[0]), store, "annual", compute=False)   # metadata only, no marker
     assert not is_complete(store, "annual")
     with pytest.raises(IncompleteGroupError, match="incomplete"):
         open_store(store, "annual")
@@ -135,3 +137,28 @@ def test_killed_right_after_the_completion_marker_still_opens(tmp_path, annual, 
     assert store_mod.is_complete(path, "g")
     back = cubeeco.open_store(path, "g")
     np.testing.assert_array_equal(back.red.values, ds.red.values)
+
+
+def test_compute_false_needs_the_store_lock(tmp_path, annual):
+    ds, _ = annual
+    store = tmp_path / "s.zarr"
+    with pytest.raises(ValueError, match="compute=False.*store_lock"):
+        write_store(ds.isel(time=[0]), store, "annual", compute=False)
+    assert not store.exists()
+
+
+def test_a_trailing_slash_in_the_store_path_stages_beside_the_store(tmp_path, annual):
+    ds, _ = annual
+    write_store(ds.isel(time=[0]), str(tmp_path / "s.zarr") + "/", "g")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["s.zarr"]
+    assert sorted(p.name for p in (tmp_path / "s.zarr").iterdir()
+                  if not p.name.startswith(".")) == ["g"]
+    assert is_complete(str(tmp_path / "s.zarr") + "/", "g")
+    assert open_store(str(tmp_path / "s.zarr") + "/", "g").sizes["time"] == 1
+
+
+@pytest.mark.parametrize("group", ["annual.old", "annual.commit"])
+def test_group_names_that_collide_with_staging_names_are_refused(tmp_path, annual, group):
+    ds, _ = annual
+    with pytest.raises(ValueError, match=group.replace(".", r"\.")):
+        write_store(ds.isel(time=[0]), tmp_path / "s.zarr", group)

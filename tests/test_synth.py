@@ -29,7 +29,8 @@ def test_catalog_holds_every_product(tiny_base):
     cfg = tiny_base.config
     n_landsat = len(cfg.year_list) * (cfg.scenes_per_season + cfg.off_season_scenes)
     assert len(items["landsat-c2-l2"]) == n_landsat
-    assert len(items["modis-17A3HGF-061"]) == len([y for y in cfg.year_list if y >= 2001])
+    # Terra (MOD) and Aqua (MYD) items in one collection, as on the Planetary Computer
+    assert len(items["modis-17A3HGF-061"]) == 2 * len([y for y in cfg.year_list if y >= 2001])
     assert len(items["synthetic-clcd"]) == len(cfg.year_list)
     for cid, coll in collections.items():
         pystac.Collection.from_dict(coll)
@@ -48,13 +49,18 @@ def test_landsat_items_mirror_the_real_collection(tiny_base):
         assert platform == {2012: "landsat-7"}.get(year, sensor.platform if sensor else None)
         assert d["id"][:4] == {"landsat-5": "LT05", "landsat-7": "LE07", "landsat-8": "LC08"}[platform]
         thermal = "lwir11" if platform == "landsat-8" else "lwir"
-        assert set(d["assets"]) == {"blue", "green", "red", "nir08", "swir16", "swir22", thermal, "qa_pixel"}
+        # the cube's assets, among the others real items carry (tests/test_real_items.py);
+        # L2SR scenes have no thermal asset
+        l2sp = d["properties"]["landsat:correction"] == "L2SP"
+        assert {"blue", "green", "red", "nir08", "swir16", "swir22", "qa_pixel"} <= set(d["assets"])
+        assert (thermal in d["assets"]) == l2sp
         red = d["assets"]["red"]["raster:bands"][0]
         assert (red["scale"], red["offset"], red["nodata"], red["data_type"]) == (2.75e-05, -0.2, 0, "uint16")
-        st = d["assets"][thermal]["raster:bands"][0]
-        assert (st["scale"], st["offset"]) == (0.00341802, 149.0)
+        if l2sp:
+            st = d["assets"][thermal]["raster:bands"][0]
+            assert (st["scale"], st["offset"]) == (0.00341802, 149.0)
         assert d["properties"]["proj:epsg"] == 32649
-        assert d["properties"]["landsat:correction"] == "L2SP"
+        assert d["properties"]["landsat:correction"] in ("L2SP", "L2SR")
         with rasterio.open(d["assets"]["red"]["href"]) as src:
             assert src.dtypes[0] == "uint16" and src.crs.to_epsg() == 32649
             assert src.profile.get("tiled") or src.block_shapes[0][0] < src.height
@@ -132,8 +138,10 @@ def test_bad_configs_are_rejected():
         preset("nowhere")
     with pytest.raises(ValueError, match="years"):
         SynthConfig(years=(2010, 2001))
-    with pytest.raises(ValueError, match="multiple of 30"):
+    with pytest.raises(ValueError, match="15 m modulo 30 m"):
         SynthConfig(origin=(400_000.0, 4_350_001.0))
+    with pytest.raises(ValueError, match="15 m modulo 30 m"):     # C2 corners are never at 30k
+        SynthConfig(origin=(399_990.0, 4_350_000.0))
     with pytest.raises(ValueError, match="unknown key"):
         SynthConfig.from_dict({"sead": 1})
 

@@ -11,6 +11,7 @@ import xarray as xr
 from ..kernels.composite import nanmedian, take_at_max
 
 METHODS = ("median", "max_ndvi")
+THERMAL = "lwir"      # NaN in L2SR scenes
 
 
 def annual_composite(
@@ -22,7 +23,8 @@ def annual_composite(
     """Composite each year's clear observations within ``months`` into one layer.
 
     ``median``: per-band median of clear observations; ``max_ndvi``: every band from
-    the observation with the highest NDVI.  ``clear_count`` (uint8) counts the clear
+    the observation with the highest NDVI, except ``lwir``, taken from the highest-NDVI
+    observation that has one (L2SR scenes carry no surface temperature).  ``clear_count`` (uint8) counts the clear
     observations used.  The result's ``time`` is 1 January of each year.  Lazy: the
     only rechunk merges one year's scenes along time, where the annual cube is made.
     """
@@ -48,7 +50,10 @@ def annual_composite(
                 out[b] = xr.apply_ufunc(nanmedian, sub[b], input_core_dims=[["time"]], dask="parallelized",
                                         output_dtypes=[sub[b].dtype])
             else:
-                out[b] = xr.apply_ufunc(take_at_max, score, sub[b], input_core_dims=[["time"], ["time"]],
+                # lwir: at the max NDVI among observations that have one (L2SR scenes have no
+                # thermal band; the year's best NDVI may be one of them)
+                s = score.where(sub[b].notnull()) if b == THERMAL else score
+                out[b] = xr.apply_ufunc(take_at_max, s, sub[b], input_core_dims=[["time"], ["time"]],
                                         dask="parallelized", output_dtypes=[sub[b].dtype])
             out[b].attrs = sub[b].attrs
         out["clear_count"] = sub["clear"].sum("time").astype(np.uint8).assign_attrs(

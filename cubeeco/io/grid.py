@@ -15,6 +15,10 @@ class Grid:
 
     Bounds must be whole multiples of ``resolution`` apart so that every run on the
     same grid lines its pixels up exactly (no half-pixel snapping surprises).
+
+    The CRS is an EPSG code on purpose: stackstac 0.5.1 warps only to EPSG-coded
+    output grids, and the stores' CF grid mapping is written from it. Inputs in CRSs
+    without one (MODIS sinusoidal, WKT2/PROJJSON-only items) are reprojected onto it.
     """
 
     epsg: int
@@ -37,12 +41,26 @@ class Grid:
         object.__setattr__(self, "bounds", tuple(float(b) for b in self.bounds))
 
     @classmethod
-    def snapped(cls, epsg: int, resolution: float, bounds) -> Grid:
-        """The smallest grid aligned to multiples of ``resolution`` that covers ``bounds``."""
+    def snapped(cls, epsg: int, resolution: float, bounds, anchor=(0.0, 0.0)) -> Grid:
+        """The smallest grid covering ``bounds`` whose pixel corners sit at ``anchor`` modulo
+        ``resolution`` (default: multiples of ``resolution``).
+
+        USGS Collection 2 corners sit at 15 m mod 30 m, so a grid for Landsat scenes
+        snaps with ``anchor=(15, 15)``; ``grid_from_items`` finds the anchor itself.
+        """
         minx, miny, maxx, maxy = bounds
         r = resolution
-        return cls(epsg, r, (math.floor(minx / r) * r, math.floor(miny / r) * r,
-                             math.ceil(maxx / r) * r, math.ceil(maxy / r) * r))
+        ax, ay = (float(a) % r for a in anchor)
+
+        def down(v, a):   # tolerate float noise: 518685.0000001 stays on its pixel edge
+            k = (v - a) / r
+            return a + (round(k) if abs(k - round(k)) < 1e-6 else math.floor(k)) * r
+
+        def up(v, a):
+            k = (v - a) / r
+            return a + (round(k) if abs(k - round(k)) < 1e-6 else math.ceil(k)) * r
+
+        return cls(epsg, r, (down(minx, ax), down(miny, ay), up(maxx, ax), up(maxy, ay)))
 
     @property
     def shape(self) -> tuple[int, int]:

@@ -5,9 +5,15 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
+from .items import BandInfo
+
 SR_SCALE, SR_OFFSET = np.float32(2.75e-05), np.float32(-0.2)
 ST_SCALE, ST_OFFSET = np.float32(0.00341802), np.float32(149.0)
 SR_VALID = (1, 65455)
+# the Collection 2 constants (DATA.md), used where an asset has no raster:bands
+SR_BAND = BandInfo(scale=float(SR_SCALE), offset=float(SR_OFFSET), nodata=0, dtype="uint16")
+ST_BAND = BandInfo(scale=float(ST_SCALE), offset=float(ST_OFFSET), nodata=0, dtype="uint16")
+QA_BAND = BandInfo(nodata=1, dtype="uint16")
 
 QA_BITS = {"fill": 0, "dilated_cloud": 1, "cirrus": 2, "cloud": 3, "cloud_shadow": 4, "snow": 5,
            "clear": 6, "water": 7}
@@ -28,12 +34,41 @@ def clear_mask(qa: xr.DataArray, flags=DEFAULT_MASK) -> xr.DataArray:
     return ((qa & qa_mask_value(flags)) == 0) & (qa != 0)
 
 
-def reflectance(dn: xr.DataArray) -> xr.DataArray:
-    """Surface reflectance from uint16 DN: DN x 2.75e-5 - 0.2, NaN outside 1..65455."""
-    valid = (dn >= SR_VALID[0]) & (dn <= SR_VALID[1])
-    return xr.where(valid, dn.astype(np.float32) * SR_SCALE + SR_OFFSET, np.float32(np.nan))
+def _f32(v):
+    return v.astype(np.float32) if isinstance(v, xr.DataArray) else np.float32(v)
 
 
-def surface_temperature(dn: xr.DataArray) -> xr.DataArray:
-    """Surface temperature in kelvin from uint16 DN: DN x 0.00341802 + 149, NaN where 0."""
-    return xr.where(dn > 0, dn.astype(np.float32) * ST_SCALE + ST_OFFSET, np.float32(np.nan))
+def _valid(dn: xr.DataArray, nodata, fill, valid=None):
+    """Where ``dn`` is data: not ``nodata`` (None: no such value), not stackstac's ``fill``
+    (NaN for float stacks), and ``valid`` (a condition already computed) -- each test only
+    when it can exclude something, since each is a task per chunk."""
+    tests = [valid] if valid is not None else []
+    if nodata is not None and not (np.isscalar(nodata) and np.isnan(nodata)):
+        tests.append(dn != nodata)
+    if dn.dtype.kind == "f":
+        tests.append(dn.notnull())
+    elif fill is not None and not (np.isscalar(fill) and np.isnan(fill)):
+        tests.append(dn != fill)
+    ok = tests[0]
+    for t in tests[1:]:
+        ok = ok & t
+    return ok
+
+
+def reflectance(dn: xr.DataArray, *, scale=SR_SCALE, offset=SR_OFFSET, nodata=None, fill=0) -> xr.DataArray:
+    """Surface reflectance from uint16 DN: DN x scale + offset (2.75e-5, -0.2 unless the
+    item's ``raster:bands`` say otherwise), NaN at ``nodata``, stackstac's ``fill`` and
+    outside the valid DN range 1..65455. Scale, offset and nodata may be per-scene arrays."""
+    in_range = (dn >= SR_VALID[0]) & (dn <= SR_VALID[1])     # excludes fill 0 already
+    valid = _valid(dn, nodata, None if fill == 0 else fill, in_range)
+    return xr.where(valid, dn.astype(np.float32) * _f32(scale) + _f32(offset),
+                    np.float32(np.nan)).astype(np.float32)
+
+
+def surface_temperature(dn: xr.DataArray, *, scale=ST_SCALE, offset=ST_OFFSET, nodata=None,
+                        fill=0) -> xr.DataArray:
+    """Surface temperature in kelvin from uint16 DN: DN x scale + offset (0.00341802, 149
+    unless ``raster:bands`` say otherwise), NaN at ``nodata``, 0 and stackstac's ``fill``."""
+    valid = _valid(dn, nodata, None if fill == 0 else fill, dn > 0)
+    return xr.where(valid, dn.astype(np.float32) * _f32(scale) + _f32(offset),
+                    np.float32(np.nan)).astype(np.float32)

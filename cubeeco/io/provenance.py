@@ -7,6 +7,8 @@ import json
 import platform
 from importlib.metadata import PackageNotFoundError, version
 
+from ..redact import redact, redact_obj
+
 PACKAGES = ("cubeeco", "numpy", "xarray", "dask", "distributed", "numba", "zarr", "rasterio",
             "rioxarray", "stackstac", "pystac", "pystac-client")
 
@@ -30,7 +32,9 @@ def provenance(*, items=None, config=None, **extra) -> dict:
     if items is not None:
         record["stac_item_ids"] = json.dumps(sorted(getattr(i, "id", None) or i["id"] for i in items))
     if config is not None:
-        record["config"] = json.dumps(config, sort_keys=True, default=str)
+        record["config"] = json.dumps(redact_obj(config), sort_keys=True, default=str)
     for k, v in extra.items():
-        record[k] = v if isinstance(v, str) else json.dumps(v, sort_keys=True, default=str)
-    return {f"provenance:{k}": v for k, v in record.items()}
+        record[k] = v if isinstance(v, str) else json.dumps(redact_obj(v), sort_keys=True, default=str)
+    # a source URL or a config may carry a token: none of it is ever stored (redact_obj masks
+    # the value of a secret-named key, such as account_key, before the dict becomes text)
+    return {f"provenance:{k}": redact(v) for k, v in record.items()}

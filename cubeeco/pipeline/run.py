@@ -6,6 +6,11 @@ computed and written on its own; a marker file for the region is written only af
 its write returned.  A killed run therefore re-computes exactly the regions without
 a marker (a half-written chunk never has one), and a stage whose group is complete
 with the same fingerprint (stage version, parameters, grid, inputs) is skipped.
+
+A stage is written into its staged group (``<store>.staging/<group>``, see
+:mod:`cubeeco.io.store`) and replaces the store's group only once complete, so a re-run
+with a new fingerprint keeps the previous complete group readable until the new one is
+done. One run at a time holds the store (``<store>.lock``).
 """
 
 from __future__ import annotations
@@ -24,9 +29,23 @@ import xarray as xr
 import zarr
 from tqdm.auto import tqdm
 
+from .._signals import sigterm_unwinds
 from ..io.grid import Grid
+from ..io.lock import store_lock
 from ..io.provenance import provenance
-from ..io.store import COMPLETE, is_complete, mark_complete, open_store, prepare
+from ..io.store import (
+    COMPLETE,
+    check_target,
+    discard_staged,
+    encoding_for,
+    is_complete,
+    mark_complete,
+    open_store,
+    prepare,
+    stage,
+    staged_path,
+)
+from ..redact import redact, redact_obj
 from .config import RunConfig
 from .stages import STAGES, execution_order
 
@@ -75,14 +94,17 @@ class StageReport:
 
 def _fingerprint(config: RunConfig, name: str, inputs: dict, grid: Grid) -> str:
     payload = {"stage": name, "version": STAGES[name].version, "params": config.step_params(name),
-               "grid": grid.to_dict(), "years": config.years, "source": str(config.source),
+               "grid": grid.to_dict(), "years": config.years,
+               # a token in the source URL expires and changes; the data it reaches does not
+               "source": redact(str(config.source)),
                "chunks": config.chunks, "inputs": inputs}
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
-def _group_fingerprint(store: Path, group: str) -> str | None:
+def _group_fingerprint(store: Path, group: str | None) -> str | None:
     try:
-        return zarr.open_group(str(store), path=group, mode="r", use_consolidated=False).attrs.get(FINGERPRINT)
+        g = zarr.open_group(str(store), path=group or "", mode="r", use_consolidated=False)
+        return g.attrs.get(FINGERPRINT)
     except Exception:  # noqa: BLE001  (absent or unreadable group: nothing to reuse)
         return None
 
@@ -122,7 +144,25 @@ class _Progress:
         self.dir = Path(str(store) + ".progress") / group
         self.fingerprint = fingerprint
 
+    def _check_ours(self):
+        """The folder holds only what a tracker writes; anything else is not ours to delete."""
+        if self.dir.parent.exists() and not self.dir.parent.is_dir():
+            raise FileExistsError(f"{self.dir.parent} is a file; cubeeco keeps a run's progress "
+                                  f"there: move it away.")
+        if not self.dir.is_dir():
+            if self.dir.exists():
+                raise FileExistsError(f"{self.dir} is a file, not cubeeco's progress folder: "
+                                      f"move it away.")
+            return
+        foreign = [p.name for p in self.dir.iterdir()
+                   if not (p.is_file() and (p.name in ("fingerprint", "fingerprint.tmp")
+                                            or p.name.startswith("r") and "_" in p.name))]
+        if foreign:
+            raise FileExistsError(f"{self.dir} holds files cubeeco did not write "
+                                  f"({', '.join(sorted(foreign)[:5])}); move them away.")
+
     def reset(self):
+        self._check_ours()
         shutil.rmtree(self.dir, ignore_errors=True)
         self.dir.mkdir(parents=True)
         self._atomic_write(self.dir / "fingerprint", self.fingerprint)
@@ -138,6 +178,7 @@ class _Progress:
         self._atomic_write(self.dir / region, "")
 
     def clear(self):
+        self._check_ours()
         shutil.rmtree(self.dir, ignore_errors=True)
         with contextlib.suppress(OSError):
             self.dir.parent.rmdir()   # only if no other stage is in progress
@@ -151,17 +192,20 @@ class _Progress:
 
 def write_resumable(ds: xr.Dataset, store: Path, group: str, *, fingerprint: str, chunks: int,
                     region_chunks: int, attrs: dict, client=None, progress: bool = True) -> tuple[int, int]:
-    """Write ``ds`` into ``store/group`` region by region; returns (regions, already done)."""
+    """Write ``ds`` as ``store/group`` region by region; returns (regions, already done).
+
+    The regions go into the staged group, which replaces ``store/group`` once complete.
+    """
     ds = prepare(ds, chunks=chunks)
-    ds.attrs.update(attrs)
+    ds.attrs.update(redact_obj(attrs))
     ds.attrs[FINGERPRINT] = fingerprint
     ds.attrs[COMPLETE] = False
     tracker = _Progress(store, group, fingerprint)
-    resuming = _group_fingerprint(store, group) == fingerprint and tracker.valid()
+    staged = staged_path(store, group)
+    target, where = stage(store, group)
+    resuming = _group_fingerprint(staged, None) == fingerprint and tracker.valid()
     if not resuming:
-        from ..io.store import encoding_for
-
-        ds.to_zarr(store, group=group, mode="w", compute=False, consolidated=False, zarr_format=2,
+        ds.to_zarr(target, group=where, mode="w", compute=False, consolidated=False, zarr_format=2,
                    encoding=encoding_for(ds))
         tracker.reset()
     done = tracker.done()
@@ -175,7 +219,7 @@ def write_resumable(ds: xr.Dataset, store: Path, group: str, *, fingerprint: str
     todo = [r for r in regions if r[0] not in done]
     bar = tqdm(total=len(regions), initial=len(regions) - len(todo), desc=group, unit="region",
                disable=not progress)
-    writes = {name: data.isel(y=ys, x=xs).to_zarr(store, group=group, region={"y": ys, "x": xs},
+    writes = {name: data.isel(y=ys, x=xs).to_zarr(target, group=where, region={"y": ys, "x": xs},
                                                      compute=False, consolidated=False, zarr_format=2)
               for name, ys, xs in todo}
     if client is not None:
@@ -216,8 +260,9 @@ def resolve_grid_and_source(config: RunConfig, progress: bool) -> tuple[Grid, ob
 
 
 def _log_event(log_path: Path, **record) -> None:
+    record = redact_obj({"time": time.strftime("%Y-%m-%dT%H:%M:%S"), **record})
     with open(log_path, "a") as f:
-        f.write(json.dumps({"time": time.strftime("%Y-%m-%dT%H:%M:%S"), **record}) + "\n")
+        f.write(json.dumps(record, default=lambda v: redact(str(v))) + "\n")
 
 
 @contextlib.contextmanager
@@ -244,18 +289,41 @@ def _performance_report(path: Path, log_path: Path):
             _log_event(log_path, event="warning", message=f"performance report not written: {err}")
 
 
+@contextlib.contextmanager
+def _warnings_to_log(log_path: Path, stage: str):
+    """Warnings raised while a stage builds its graph (a band some scenes lack, a skipped
+    scene) go to the run log as well as to the user."""
+    import warnings
+
+    from ..redact import redact
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        yield
+    for w in caught:
+        _log_event(log_path, event="warning", stage=stage, category=w.category.__name__,
+                   message=redact(str(w.message)))
+        warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+
+
 def run(config: RunConfig, *, client=None, progress: bool = True) -> list[StageReport]:
     """Run every step of ``config`` (and the stages they need); skip finished ones."""
     from ..cluster import connect
 
     store = config.path(config.store)
+    check_target(store)
     store.parent.mkdir(parents=True, exist_ok=True)
-    grid, source = resolve_grid_and_source(config, progress)
     log_path = Path(str(store) + ".log.jsonl")
     reports: list[StageReport] = []
     with contextlib.ExitStack() as stack:
+        # SIGTERM (kill, a pod deletion, a walltime) unwinds: the lock is released, staging
+        # stays consistent
+        stack.enter_context(sigterm_unwinds())
+        # before anything is computed: a second run on the store refuses, naming the first
+        stack.enter_context(store_lock(store))
+        grid, source = resolve_grid_and_source(config, progress)
         if client is None:
-            client = stack.enter_context(connect(config.cluster))
+            client = stack.enter_context(connect(config.cluster, base_dir=config.base_dir))
         if client is not None and config.cluster.performance_report:
             stack.enter_context(_performance_report(Path(str(store) + ".performance.html"), log_path))
         fingerprints: dict[str, str] = {}
@@ -270,9 +338,14 @@ def run(config: RunConfig, *, client=None, progress: bool = True) -> list[StageR
                 report = StageReport(name, "external", 0.0, 0, 0)
             elif is_complete(store, name) and _group_fingerprint(store, name) == fp:
                 report = StageReport(name, "skipped", 0.0, 0, 0)
+                # a half-written version for other parameters is no longer wanted
+                if _group_fingerprint(staged_path(store, name), None) not in (None, fp):
+                    discard_staged(store, name)
+                    _Progress(store, name, fp).clear()
             else:
                 ctx = Context(config, grid, source, store)
-                ds = STAGES[name].func(ctx, **config.step_params(name))
+                with _warnings_to_log(log_path, name):
+                    ds = STAGES[name].func(ctx, **config.step_params(name))
                 attrs = provenance(items=ctx.items, config={"run": config.name, "stage": name,
                                                               "params": config.step_params(name)})
                 n, before = write_resumable(ds, store, name, fingerprint=fp, chunks=config.chunks,

@@ -3,14 +3,34 @@
 A stage declares the groups it reads (``inputs``), its parameters with defaults and
 a ``version``; it returns a lazy Dataset on the run's grid, which the runner writes
 as the Zarr group of the same name, region by region.
+
+A parameter is declared as a plain default (``"alpha": 0.05``: any value of the
+default's type is accepted) or as a :class:`Param` with a checker, so that a run
+configuration is checked before anything is computed (:func:`check_params`).
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import xarray as xr
+
+
+@dataclass(frozen=True)
+class Param:
+    """A stage parameter: its default and a checker.
+
+    ``check(value, run)`` raises ``ValueError`` with the reason (``"expected a number
+    in (0, 1), got 'abc'"``) when ``value`` is unusable; ``run`` is the RunConfig, for
+    checks that depend on other stages (the trend stage's ``variable``).
+    """
+
+    default: Any
+    check: Callable[[Any, Any], None] | None = None
+    help: str = ""                  # one line for the docs
 
 
 @dataclass(frozen=True)
@@ -18,23 +38,163 @@ class Stage:
     name: str
     func: Callable
     inputs: tuple[str, ...] = ()
-    params: dict = field(default_factory=dict)
+    params: dict = field(default_factory=dict)     # name -> default
     version: str = "1"
     description: str = ""
+    specs: dict = field(default_factory=dict)      # name -> Param
+    check: Callable | None = None                  # check(params, run): needs across stages
 
 
 STAGES: dict[str, Stage] = {}
 
 
-def stage(name: str, *, inputs=(), params=None, version: str = "1"):
-    """Register ``func(ctx, **params) -> xr.Dataset`` as the stage ``name``."""
+def stage(name: str, *, inputs=(), params=None, version: str = "1", check=None):
+    """Register ``func(ctx, **params) -> xr.Dataset`` as the stage ``name``.
+
+    ``params`` maps a name to a default or to a :class:`Param`; ``check(params, run)``
+    (optional) raises ``ValueError`` when the run cannot give the stage what it needs.
+    """
 
     def register(func):
-        STAGES[name] = Stage(name, func, tuple(inputs), dict(params or {}), version,
-                             (func.__doc__ or "").strip().splitlines()[0] if func.__doc__ else "")
+        specs = {k: v if isinstance(v, Param) else Param(v, _like(v)) for k, v in (params or {}).items()}
+        STAGES[name] = Stage(name, func, tuple(inputs), {k: p.default for k, p in specs.items()}, version,
+                             (func.__doc__ or "").strip().splitlines()[0] if func.__doc__ else "",
+                             specs, check)
         return func
 
     return register
+
+
+# -- parameter checkers: each returns check(value, run), raising ValueError(reason) -----------
+def _show(value) -> str:
+    return f"{type(value).__name__} ({value!r})"
+
+
+def _like(default):
+    """The checker of a parameter declared by its default only: same type (None: anything)."""
+    if default is None:
+        return None
+    if isinstance(default, bool):
+        return boolean()
+    if isinstance(default, (int, float)):
+        return number(integer=isinstance(default, int))
+    kind = type(default)
+
+    def check(value, run):
+        if not isinstance(value, kind):
+            raise ValueError(f"expected {kind.__name__} (like the default {default!r}), got {_show(value)}.")
+
+    return check
+
+
+def boolean():
+    def check(value, run):
+        if not isinstance(value, bool):
+            raise ValueError(f"expected true or false, got {_show(value)}.")
+
+    return check
+
+
+def number(lo=None, hi=None, *, integer=False, open_lo=False, open_hi=False, optional=False):
+    """A finite number (an int if ``integer``) in [lo, hi] (open ends if asked); None if ``optional``."""
+    what = "an integer" if integer else "a number"
+    if lo is not None and hi is not None:
+        what += f" in {'(' if open_lo else '['}{lo}, {hi}{')' if open_hi else ']'}"
+    elif lo is not None:
+        what += f" {'>' if open_lo else '>='} {lo}"
+    elif hi is not None:
+        what += f" {'<' if open_hi else '<='} {hi}"
+
+    def check(value, run):
+        if value is None and optional:
+            return
+        ok = isinstance(value, int if integer else (int, float)) and not isinstance(value, bool)
+        ok = ok and math.isfinite(value)
+        if ok and lo is not None:
+            ok = value > lo if open_lo else value >= lo
+        if ok and hi is not None:
+            ok = value < hi if open_hi else value <= hi
+        if not ok:
+            raise ValueError(f"expected {what}{' or null' if optional else ''}, got {_show(value)}.")
+
+    return check
+
+
+def one_of(choices):
+    """One of ``choices`` (a tuple, or a function of the run returning one)."""
+
+    def check(value, run):
+        allowed = choices(run) if callable(choices) else choices
+        if value not in allowed:
+            raise ValueError(f"{value!r} is not one of {list(allowed)}.")
+
+    return check
+
+
+def names(choices, *, empty=True):
+    """A list of distinct names, each one of ``choices`` (a tuple, or a function of the run)."""
+
+    def check(value, run):
+        allowed = choices(run) if callable(choices) else choices
+        if not isinstance(value, list):
+            raise ValueError(f"expected a list of names from {list(allowed)}, got {_show(value)}.")
+        bad = [v for v in value if v not in allowed]
+        if bad:
+            raise ValueError(f"unknown name(s) {bad}; choose from {list(allowed)}.")
+        if len(set(value)) != len(value):
+            raise ValueError(f"names repeat in {value}.")
+        if not value and not empty:
+            raise ValueError(f"list at least one of {list(allowed)}.")
+
+    return check
+
+
+def text():
+    """A non-empty string."""
+
+    def check(value, run):
+        if not isinstance(value, str) or not value.strip():
+            raise ValueError(f"expected a non-empty string, got {_show(value)}.")
+
+    return check
+
+
+def months():
+    def check(value, run):
+        ok = isinstance(value, list) and value and all(
+            isinstance(m, int) and not isinstance(m, bool) and 1 <= m <= 12 for m in value)
+        if not ok or len(set(value)) != len(value):
+            raise ValueError(f"expected a list of distinct month numbers 1-12 (e.g. [6, 7, 8, 9]), "
+                             f"got {_show(value)}.")
+
+    return check
+
+
+def check_params(run) -> None:
+    """Check every parameter of every stage the run executes (given or default), the ones
+    given for other stages, and what each stage needs from the others; raise
+    ``ConfigError`` naming the key path."""
+    from .config import ConfigError
+
+    order = execution_order(run.steps, external=set(run.inputs))
+    for name in [*order, *(s for s in run.params if s not in order)]:
+        if name in run.inputs:
+            continue
+        st, given, runs = STAGES[name], run.params.get(name, {}), name in order
+        values = run.step_params(name)
+        for key, spec in st.specs.items():
+            if spec.check is None or not (runs or key in given):
+                continue
+            where = f"params.{name}.{key}" + ("" if key in given else f" (default {spec.default!r})")
+            try:
+                spec.check(values[key], run)
+            except ValueError as err:
+                raise ConfigError(f"{where}: {err}") from None
+        if runs and st.check is not None:
+            try:
+                st.check(values, run)
+            except ValueError as err:
+                raise ConfigError(str(err)) from None
 
 
 def execution_order(steps, external=()) -> list[str]:
@@ -59,15 +219,71 @@ def execution_order(steps, external=()) -> list[str]:
     return order
 
 
+# -- what the annual stage makes, for the checks of the stages that read it -------------
+ANNUAL_BANDS = ("blue", "green", "red", "nir08", "swir16", "swir22", "lwir", "clear_count")
+
+
+def _index_names(run):
+    from ..ops.indices import INDEX_NAMES
+
+    return INDEX_NAMES
+
+
+def _npp_resampling(value, run) -> None:
+    from ..io.cube import check_npp_resampling
+
+    check_npp_resampling(value)
+
+
+def annual_variables(run) -> tuple[str, ...] | None:
+    """The variables the run's annual group will hold; None when it comes from ``inputs:``
+    (then the stage that reads it checks, before computing)."""
+    if "annual" in run.inputs:
+        return None
+    return (*ANNUAL_BANDS, *(run.step_params("annual")["indices"] or ()))
+
+
+def _annual_variable(value, run):
+    known = annual_variables(run)
+    if known is not None and value not in known:
+        raise ValueError(f"{value!r} is not a variable of the annual stage; choose one of {list(known)} "
+                         f"(an index must also be listed in params.annual.indices).")
+
+
+def _reads_annual_ndvi(params, run):
+    known = annual_variables(run)
+    if known is not None and "ndvi" not in known:
+        raise ValueError("steps: disturbance reads ndvi from the annual stage, which does not make it; "
+                         "add ndvi to params.annual.indices.")
+
+
+def _annual_var(ctx, variable: str, where: str) -> xr.DataArray:
+    """A variable of the annual group (lazy), or a ConfigError naming ``where`` and what it has."""
+    from .config import ConfigError
+
+    annual = ctx.open("annual")
+    if variable not in annual.data_vars:
+        raise ConfigError(f"{where}: the annual group of {ctx.store_of('annual')} has no {variable!r}; "
+                          f"it has {sorted(map(str, annual.data_vars))}.")
+    return annual[variable]
+
+
 # -- built-in stages ------------------------------------------------------------------
-@stage("annual", params={"method": "median", "months": [6, 7, 8, 9], "max_cloud": None,
-                         "indices": ["ndvi", "wet", "ndbsi", "lst"]})
-def annual_stage(ctx, method, months, max_cloud, indices) -> xr.Dataset:
+@stage("annual", params={
+    "method": Param("median", one_of(("median", "max_ndvi"))),
+    "months": Param([6, 7, 8, 9], months()),
+    "max_cloud": Param(None, number(0, 100, optional=True), "keep scenes with eo:cloud_cover <= this"),
+    "indices": Param(["ndvi", "wet", "ndbsi", "lst"], names(_index_names)),
+    "unreadable": Param("raise", one_of(("raise", "skip")),
+                        "an asset file that cannot be read: fail naming it, or skip its scene"),
+})
+def annual_stage(ctx, method, months, max_cloud, indices, unreadable) -> xr.Dataset:
     """Annual growing-season composites of Landsat C2 L2, with spectral indices."""
     from ..workflows.annual import build_annual_cube
 
     annual, items = build_annual_cube(source=ctx.source, grid=ctx.grid, years=ctx.years, method=method,
-                                      months=months, max_cloud=max_cloud, chunksize=ctx.chunks)
+                                      months=months, max_cloud=max_cloud, chunksize=ctx.chunks,
+                                      unreadable=unreadable)
     ctx.record_items(items)
     if indices:
         from ..ops.indices import spectral_indices
@@ -76,25 +292,35 @@ def annual_stage(ctx, method, months, max_cloud, indices) -> xr.Dataset:
     return annual
 
 
-@stage("ndvi_trend", inputs=("annual",), params={"variable": "ndvi", "alpha": 0.05})
+@stage("ndvi_trend", inputs=("annual",), params={
+    "variable": Param("ndvi", _annual_variable, "a variable of the annual group"),
+    "alpha": Param(0.05, number(0, 1, open_lo=True, open_hi=True), "significance level"),
+})
 def trend_stage(ctx, variable, alpha) -> xr.Dataset:
     """Theil-Sen slope, Mann-Kendall test and OLS of an annual variable."""
     from ..ops.trend import trend
 
-    return trend(ctx.open("annual")[variable], dim="time", alpha=alpha)
+    return trend(_annual_var(ctx, variable, "params.ndvi_trend.variable"), dim="time", alpha=alpha)
 
 
-@stage("disturbance", inputs=("annual",), params={"threshold": 0.2, "persistence": 2})
+@stage("disturbance", inputs=("annual",), check=_reads_annual_ndvi, params={
+    "threshold": Param(0.2, number(-1, 1), "NDVI below which a year is bare"),
+    "persistence": Param(2, number(1, integer=True), "years in a row that make a change"),
+})
 def disturbance_stage(ctx, threshold, persistence) -> xr.Dataset:
     """Vegetation destruction and restoration years from annual NDVI."""
     from ..ops.scale import destruction_restoration_years
 
-    return destruction_restoration_years(ctx.open("annual")["ndvi"], threshold=threshold,
+    return destruction_restoration_years(_annual_var(ctx, "ndvi", "steps: disturbance"), threshold=threshold,
                                          persistence=persistence, dim="time")
 
 
-@stage("modis_npp", params={"resampling": "nearest"})
-def modis_npp_stage(ctx, resampling) -> xr.Dataset:
+@stage("modis_npp", params={
+    "resampling": Param("nearest", _npp_resampling,
+                        "nearest only: other resamplings blend MOD17 fill and class codes into NPP"),
+    "product": Param("terra", one_of(("terra", "aqua")), "MOD17A3HGF (terra) or MYD17A3HGF (aqua)"),
+})
+def modis_npp_stage(ctx, resampling, product) -> xr.Dataset:
     """MOD17A3HGF annual NPP on the grid, and vegetation carbon sequestration (VCS)."""
     from ..io.cube import open_npp
     from ..io.search import search
@@ -103,17 +329,26 @@ def modis_npp_stage(ctx, resampling) -> xr.Dataset:
     when = f"{ctx.years[0]}/{ctx.years[1]}" if ctx.years else None
     items = search("modis-17A3HGF-061", source=ctx.source, bbox=list(ctx.grid.lonlat_bounds()), datetime=when)
     ctx.record_items(items)
-    npp = open_npp(items, grid=ctx.grid, resampling=resampling, chunksize=ctx.chunks)
-    return xr.Dataset({"npp": npp, "vcs": vcs(npp)})
+    npp = open_npp(items, grid=ctx.grid, product=product, resampling=resampling, chunksize=ctx.chunks)
+    return xr.Dataset({"npp": npp, "vcs": vcs(npp)}, attrs=_provenance_attrs(npp))
 
 
-@stage("land_cover")
-def land_cover_stage(ctx) -> xr.Dataset:
+@stage("land_cover", params={
+    "collection": Param("synthetic-clcd", text(), "the land-cover collection, e.g. io-lulc-annual-v02"),
+    "asset": Param("data", text(), "its class-raster asset: data (io-lulc, CLCD), map (esa-worldcover)"),
+})
+def land_cover_stage(ctx, collection, asset) -> xr.Dataset:
     """Annual land-cover classes on the grid (nearest neighbour)."""
     from ..io.cube import open_land_cover
     from ..io.search import search
 
     when = f"{ctx.years[0]}/{ctx.years[1]}" if ctx.years else None
-    items = search("synthetic-clcd", source=ctx.source, bbox=list(ctx.grid.lonlat_bounds()), datetime=when)
+    items = search(collection, source=ctx.source, bbox=list(ctx.grid.lonlat_bounds()), datetime=when)
     ctx.record_items(items)
-    return open_land_cover(items, grid=ctx.grid, chunksize=ctx.chunks).to_dataset()
+    lc = open_land_cover(items, grid=ctx.grid, asset=asset, chunksize=ctx.chunks)
+    return lc.to_dataset().assign_attrs(_provenance_attrs(lc))
+
+
+def _provenance_attrs(da: xr.DataArray) -> dict:
+    """The loader's ``provenance:*`` attrs (missing assets, skipped scenes), for the group."""
+    return {k: v for k, v in da.attrs.items() if k.startswith("provenance:")}

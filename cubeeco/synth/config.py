@@ -15,12 +15,13 @@ class SynthConfig:
     """Everything that determines a synthetic coal base (same config + seed = same bytes).
 
     The default location sits in UTM zone 49N (EPSG:32649) near the Shendong /
-    Ordos coal fields; ``origin`` is the north-west corner in metres and must be a
-    multiple of 30 so the Landsat-like grid lines up with whole pixels.
+    Ordos coal fields; ``origin`` is the north-west corner in metres and must sit at
+    15 m modulo 30 m, where USGS Collection 2 puts every pixel corner (x0 = 518685 in a
+    real ``proj:transform``): a loader that snaps to multiples of 30 m shows up in tests.
     """
 
     seed: int = 42
-    origin: tuple[float, float] = (399_990.0, 4_350_000.0)
+    origin: tuple[float, float] = (399_975.0, 4_350_015.0)
     width_px: int = 500
     height_px: int = 500
     years: tuple[int, int] = (2000, 2024)          # inclusive
@@ -42,8 +43,9 @@ class SynthConfig:
             raise ValueError("width_px and height_px must be at least 32 pixels.")
         if self.cloudy_scenes_per_year > self.scenes_per_season:
             raise ValueError("cloudy_scenes_per_year cannot exceed scenes_per_season.")
-        if self.origin[0] % 30 or self.origin[1] % 30:
-            raise ValueError(f"origin {self.origin} must be a multiple of 30 m.")
+        if any(float(v) % 30 != 15 for v in self.origin):
+            raise ValueError(f"origin {self.origin} must sit at 15 m modulo 30 m, like every USGS "
+                             f"Collection 2 pixel corner (e.g. (399975, 4350015)).")
 
     @property
     def grid(self) -> Grid:
@@ -87,7 +89,7 @@ PRESETS: dict[str, SynthConfig] = {
     # a Shendong-sized extent (about 20.4 million 30 m pixels) for scale runs
     "shendong": SynthConfig(width_px=_shendong_side_px(), height_px=_shendong_side_px(),
                             years=(2001, 2022), n_mines=133, scenes_per_season=2,
-                            origin=(330_000.0, 4_420_020.0)),
+                            origin=(330_015.0, 4_420_005.0)),
 }
 
 

@@ -66,10 +66,16 @@ class Scene:
     def sensor(self) -> Sensor:
         return sensor_for_year(self.year)
 
+    @property
+    def correction(self) -> str:
+        """``L2SR`` (reflectance only, no surface-temperature assets) for every seventh
+        scene, as USGS delivers where ST cannot be made; ``L2SP`` otherwise."""
+        return "L2SR" if self.index % 7 == 5 else "L2SP"
+
     def item_id(self, path_row) -> str:
         p, r = path_row
         processed = (self.date + dt.timedelta(days=400)).strftime("%Y%m%d")
-        return f"{self.sensor.code}_L2SP_{p:03d}{r:03d}_{self.date:%Y%m%d}_{processed}_02_T1"
+        return f"{self.sensor.code}_{self.correction}_{p:03d}{r:03d}_{self.date:%Y%m%d}_{processed}_02_T1"
 
 
 def schedule(landscape: Landscape) -> list[Scene]:
@@ -91,9 +97,33 @@ def schedule(landscape: Landscape) -> list[Scene]:
     return [Scene(s.index, s.year, s.doy, s.cloudy, s.off_season, s.index % 5 == 3) for s in scenes]
 
 
+# Double-logistic green-cover cycle (the form of Beck et al. 2006, as TIMESAT fits it):
+# half-way green-up on 14 June, half-way senescence on 2 October, flat-topped around a
+# peak in early August, dormant from November to March.
+PHENOLOGY_GREEN_UP_DOY, PHENOLOGY_GREEN_UP_DAYS = 165.0, 12.0
+PHENOLOGY_SENESCENCE_DOY, PHENOLOGY_SENESCENCE_DAYS = 275.0, 11.0
+PHENOLOGY_DORMANT = 0.10        # green share left in the dormant season (shrubs, evergreens)
+
+
+def _green_season(doy):
+    rise = 1 / (1 + np.exp(-(doy - PHENOLOGY_GREEN_UP_DOY) / PHENOLOGY_GREEN_UP_DAYS))
+    fall = 1 / (1 + np.exp((doy - PHENOLOGY_SENESCENCE_DOY) / PHENOLOGY_SENESCENCE_DAYS))
+    return rise * fall
+
+
+_GREEN_SEASON_MAX = float(_green_season(np.arange(1.0, 366.0, 0.25)).max())
+
+
 def phenology(doy: float) -> float:
-    """Share of peak vegetation cover on a day of year (peak in mid-August)."""
-    return 0.78 + 0.22 * float(np.exp(-(((doy - 225.0) / 45.0) ** 2)))
+    """Share of peak green vegetation cover on a day of year: dormant in winter, peak in August.
+
+    The semi-arid steppe of the studies greens up with the rains (seed 000 §2.1: precipitation
+    concentrated in July-September) and is dormant in winter: about 0.11 in mid-April,
+    0.58 in mid-June, 0.95 in mid-July, 1 on 8 August, 0.85 in mid-September, 0.32 in
+    mid-October and 0.10-0.12 from November to March.
+    """
+    season = float(_green_season(float(doy))) / _GREEN_SEASON_MAX
+    return PHENOLOGY_DORMANT + (1 - PHENOLOGY_DORMANT) * season
 
 
 def _bits(*pairs) -> int:

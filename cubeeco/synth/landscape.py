@@ -16,6 +16,7 @@ from scipy import ndimage
 from shapely import affinity
 from shapely.geometry import Polygon, box
 
+from .climate import RegionalClimate
 from .config import SynthConfig
 
 # CLCD (China Land Cover Dataset) classes; 0 is nodata
@@ -107,8 +108,12 @@ class Landscape:
 
         years = np.array(config.year_list)
         self.years = years
-        self.precip_anomaly = dict(zip(years.tolist(), rng.normal(0, 0.12, years.size)))
-        self.temp_anomaly = dict(zip(years.tolist(), rng.normal(0, 0.5, years.size)))
+        # The climate of a year depends on (seed, year) alone (see climate.py); this draw of
+        # the former per-run anomalies only keeps the random stream, and so the mines, as before.
+        rng.standard_normal(2 * years.size)
+        self.climate = RegionalClimate(config)
+        self.precip_anomaly = {int(y): self.climate.precip_anomaly(y) for y in years}
+        self.temp_anomaly = {int(y): self.climate.temp_anomaly(y) for y in years}
 
         self.mines = self._place_mines(rng)
         self.mine_id = np.zeros(shape, np.int16)
@@ -201,9 +206,12 @@ class Landscape:
         return np.where(self.lulc_base == WATER, 0.0, npp).astype(np.float32)
 
     def air_temperature(self, year: int, doy: float) -> float:
-        """Regional near-surface air temperature (degC) on day-of-year ``doy``."""
-        seasonal = 10.0 - 15.5 * np.cos(2 * np.pi * (doy - 15) / 365.25)
-        return float(seasonal + self.config.warming_per_year * (year - self.config.years[0]) + self.temp_anomaly[year])
+        """Regional near-surface air temperature (degC) on day-of-year ``doy`` (climate.py)."""
+        return self.climate.air_temperature(year, doy)
+
+    def annual_precipitation(self, year: int) -> float:
+        """Regional annual precipitation (mm) in ``year`` (climate.py)."""
+        return self.climate.annual_precipitation(year)
 
     def surface_temperature(self, year: int, doy: float) -> np.ndarray:
         """Clear-sky land surface temperature (kelvin) on ``doy``."""

@@ -9,16 +9,15 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import rasterio
 import shapely
 import xarray as xr
 from affine import Affine
-from pyproj import Transformer
+from pyproj import CRS, Transformer
 from rasterio.warp import Resampling, reproject, transform_bounds
 from shapely.geometry import mapping
 
 from ..io.cog import write_cog
-from .landscape import CLCD_CLASSES, WATER, Landscape
+from .landscape import BARREN, CLCD_CLASSES, IMPERVIOUS, WATER, Landscape
 from .stac import COG, EXT, item, lonlat_footprint
 
 # MODIS sinusoidal grid (sphere of radius 6,371,007.181 m; no EPSG code)
@@ -27,7 +26,13 @@ MODIS_PIXEL = 463.312716527917
 MODIS_X0, MODIS_Y0 = -20015109.354, 10007554.677
 MODIS_TILE = 1111950.5197665554
 NPP_SCALE = 0.0001
-NPP_WATER_FILL = 32766   # MOD17 class code above the valid range (> 32700 is never NPP)
+# MOD17 fill / class codes above the valid range (> 32700 is never NPP; MOD17 user's guide
+# [unverified]): 32767 fill, 32766 water, 32765 barren or sparsely vegetated, 32764 snow and
+# ice, 32763 wetland, 32762 urban or built-up, 32761 unclassified
+NPP_FILL = 32767
+NPP_WATER_FILL = 32766
+NPP_BARREN_FILL = 32765
+NPP_URBAN_FILL = 32762
 
 
 def modis_grid(grid) -> tuple[Affine, tuple[int, int], tuple[int, int]]:
@@ -51,43 +56,71 @@ def to_modis(landscape: Landscape, values: np.ndarray, transform, shape) -> np.n
     return out
 
 
+def _modis_codes(landscape: Landscape, transform, shape) -> np.ndarray:
+    """MOD17 class codes per 500 m cell (0 where NPP is retrieved): the majority class of the
+    cell's 30 m land cover decides, as MOD17 masks by its own land-cover map."""
+    codes = np.zeros(shape, np.int16)
+    for lulc_class, code in ((BARREN, NPP_BARREN_FILL), (IMPERVIOUS, NPP_URBAN_FILL), (WATER, NPP_WATER_FILL)):
+        share = to_modis(landscape, (landscape.lulc_base == lulc_class).astype(np.float32), transform, shape)
+        codes[share > 0.5] = code     # later classes win: water over urban over barren
+    return codes
+
+
 def write_modis(landscape: Landscape, root: Path) -> list[dict]:
-    """MOD17A3HGF-like annual NPP (int16 DN x 0.0001 kgC m-2 yr-1) from 2001 on."""
+    """MOD17A3HGF (Terra) and MYD17A3HGF (Aqua)-like annual NPP and GPP (int16 DN x 0.0001
+    kg C m-2 yr-1) from 2001 on, in one collection as on the Planetary Computer: ``platform``
+    is empty, the id prefix (MOD / MYD) tells them apart, ``proj:wkt2`` and a null
+    ``proj:epsg`` give the sinusoidal CRS. Water, urban and barren cells carry the MOD17
+    class codes 32766, 32762 and 32765 (docs/synthetic.md)."""
     cfg = landscape.config
     transform, shape, (h, v) = modis_grid(landscape.grid)
-    water = to_modis(landscape, (landscape.lulc_base == WATER).astype(np.float32), transform, shape)
+    codes = _modis_codes(landscape, transform, shape)
     geometry, bbox = lonlat_footprint(landscape.grid)
+    wkt2 = CRS.from_proj4(MODIS_SINU).to_wkt()
     items = []
     for year in cfg.year_list:
         if year < 2001:   # MOD17A3HGF v061 starts in 2001
             continue
-        rng = np.random.default_rng([cfg.seed, 3, year])
-        npp = to_modis(landscape, landscape.npp(year), transform, shape)  # gC m-2 yr-1
-        npp = npp * (1 + rng.normal(0, 0.04, shape))                       # retrieval noise
-        dn = np.rint(npp / 1000.0 / NPP_SCALE)
-        dn = np.where(np.isnan(dn) | (water > 0.5), NPP_WATER_FILL, np.clip(dn, -30000, 32700)).astype(np.int16)
-        qc = np.where(dn == NPP_WATER_FILL, 255, rng.integers(0, 20, shape)).astype(np.uint8)
-        iid = f"MOD17A3HGF.A{year}001.h{h:02d}v{v:02d}.061"
-        files = {
-            "Npp_500m": write_cog(root / "modis" / f"{iid}.Npp_500m.tif", dn, crs=MODIS_SINU, transform=transform),
-            "Npp_QC_500m": write_cog(root / "modis" / f"{iid}.Npp_QC_500m.tif", qc, crs=MODIS_SINU, transform=transform),
-        }
-        start, end = f"{year}-01-01T00:00:00Z", f"{year}-12-31T23:59:59Z"
-        props = {"datetime": None, "start_datetime": start, "end_datetime": end, "platform": "terra",
-                 "instruments": ["modis"], "modis:horizontal-tile": h, "modis:vertical-tile": v,
-                 "modis:tile-id": f"51{h:03d}{v:03d}", "proj:epsg": None,
-                 "proj:wkt2": rasterio.crs.CRS.from_string(MODIS_SINU).to_wkt(),
-                 "proj:shape": list(shape), "proj:transform": list(transform)[:6]}
-        assets = {
-            "Npp_500m": {"href": str(files["Npp_500m"].resolve()), "type": COG, "roles": ["data"],
-                         "title": "Net Primary Productivity",
-                         "raster:bands": [{"data_type": "int16", "scale": NPP_SCALE, "unit": "kg C m-2 yr-1",
-                                           "spatial_resolution": 500}]},
-            "Npp_QC_500m": {"href": str(files["Npp_QC_500m"].resolve()), "type": COG, "roles": ["data"],
-                            "title": "NPP quality control (percent)",
-                            "raster:bands": [{"data_type": "uint8", "unit": "percent"}]},
-        }
-        items.append(item(iid, "modis-17A3HGF-061", geometry, bbox, props, assets))
+        npp_true = to_modis(landscape, landscape.npp(year), transform, shape)  # gC m-2 yr-1
+        # Terra keeps its historical random stream; Aqua draws its own retrieval noise
+        for prefix, stream, bias in (("MOD", 3, 1.0), ("MYD", 7, 1.01)):
+            rng = np.random.default_rng([cfg.seed, stream, year])
+            npp = npp_true * bias * (1 + rng.normal(0, 0.04, shape))           # retrieval noise
+            dn = np.rint(npp / 1000.0 / NPP_SCALE)
+            fill = np.isnan(dn) | (codes > 0)
+            code = np.where(codes > 0, codes, NPP_FILL)
+            dn = np.where(fill, code, np.clip(dn, -30000, 32700)).astype(np.int16)
+            gpp = np.where(fill, code, np.clip(2 * dn.astype(np.int32), -30000, 32700)).astype(np.int16)
+            qc = np.where(fill, 255, rng.integers(0, 20, shape)).astype(np.uint8)
+            iid = f"{prefix}17A3HGF.A{year}001.h{h:02d}v{v:02d}.061"
+            files = {key: write_cog(root / "modis" / f"{iid}.{key}.tif", arr, crs=MODIS_SINU, transform=transform)
+                     for key, arr in (("Npp_500m", dn), ("Gpp_500m", gpp), ("Npp_QC_500m", qc))}
+            meta = root / "modis" / f"{iid}.xml"
+            meta.write_text(f"<GranuleMetaDataFile><GranuleUR>{iid}</GranuleUR><ShortName>{prefix}17A3HGF"
+                            f"</ShortName><RangeBeginningDate>{year}-01-01</RangeBeginningDate>"
+                            f"</GranuleMetaDataFile>\n")
+            start, end = f"{year}-01-01T00:00:00Z", f"{year}-12-31T23:59:59Z"
+            props = {"datetime": None, "start_datetime": start, "end_datetime": end, "platform": "",
+                     "instruments": [], "created": f"{year + 1}-02-01T00:00:00Z",
+                     "modis:horizontal-tile": h, "modis:vertical-tile": v,
+                     "modis:tile-id": f"51{h:03d}{v:03d}", "proj:epsg": None, "proj:wkt2": wkt2,
+                     "proj:shape": list(shape), "proj:transform": list(transform)[:6]}
+            assets = {
+                "Npp_500m": {"href": str(files["Npp_500m"].resolve()), "type": COG, "roles": ["data"],
+                             "title": "Net Primary Productivity",
+                             "raster:bands": [{"data_type": "int16", "scale": NPP_SCALE, "unit": "kg C m-2 yr-1",
+                                               "spatial_resolution": 500}]},
+                "Gpp_500m": {"href": str(files["Gpp_500m"].resolve()), "type": COG, "roles": ["data"],
+                             "title": "Gross Primary Productivity",
+                             "raster:bands": [{"data_type": "int16", "scale": NPP_SCALE, "unit": "kg C m-2 yr-1",
+                                               "spatial_resolution": 500}]},
+                "Npp_QC_500m": {"href": str(files["Npp_QC_500m"].resolve()), "type": COG, "roles": ["data"],
+                                "title": "NPP quality control (percent)",
+                                "raster:bands": [{"data_type": "uint8", "unit": "percent"}]},
+                "metadata": {"href": str(meta.resolve()), "type": "application/xml", "roles": ["metadata"],
+                             "title": "Federal Geographic Data Committee (FGDC) Metadata"},
+            }
+            items.append(item(iid, "modis-17A3HGF-061", geometry, bbox, props, assets))
     return items
 
 
@@ -122,79 +155,6 @@ def write_dem(landscape: Landscape, root: Path) -> list[dict]:
     assets = {"data": {"href": str(path.resolve()), "type": COG, "roles": ["data"], "title": "Elevation",
                        "raster:bands": [{"data_type": "float32", "nodata": -9999.0, "unit": "m"}]}}
     return [item("dem", "synthetic-dem", geometry, bbox, props, assets)]
-
-
-def climate_dataset(landscape: Landscape, resolution_deg: float = 0.05) -> xr.Dataset:
-    """Monthly mean temperature, precipitation and solar radiation on a lon/lat grid."""
-    cfg = landscape.config
-    lon0, lat0, lon1, lat1 = landscape.grid.lonlat_bounds()
-    pad = 2 * resolution_deg
-    lon = np.arange(np.floor((lon0 - pad) / resolution_deg), np.ceil((lon1 + pad) / resolution_deg) + 1) * resolution_deg
-    lat = np.arange(np.ceil((lat1 + pad) / resolution_deg), np.floor((lat0 - pad) / resolution_deg) - 1, -1) * resolution_deg
-    times = pd.date_range(f"{cfg.years[0]}-01-01", f"{cfg.years[1]}-12-01", freq="MS")
-    rng = np.random.default_rng([cfg.seed, 5])
-    month = times.month.values
-    doy = times.dayofyear.values + 14
-    yr = times.year.values
-    lat_c = lat - lat.mean()
-    lon_c = lon - lon.mean()
-    regional_t = np.array([landscape.air_temperature(int(y), float(d)) for y, d in zip(yr, doy)])
-    tmean = regional_t[:, None, None] - 6.0 * lat_c[None, :, None] + 1.0 * lon_c[None, None, :]
-    tmean = tmean + rng.normal(0, 0.3, tmean.shape)
-    wet_season = np.exp(-(((month - 7.5) / 1.6) ** 2))
-    annual_p = np.array([380 * (1 + landscape.precip_anomaly[int(y)]) for y in yr])
-    prcp = (annual_p * (0.02 + wet_season / wet_season.sum() * 12 * 0.9))[:, None, None] * (
-        1 + 0.8 * lon_c[None, None, :] - 0.5 * lat_c[None, :, None]) * rng.lognormal(0, 0.15, (times.size, lat.size, lon.size))
-    srad = (420 + 230 * np.cos(2 * np.pi * (doy - 172) / 365.25))[:, None, None] * (
-        1 + rng.normal(0, 0.03, (times.size, lat.size, lon.size)))
-    ds = xr.Dataset(
-        {
-            "tmean": (("time", "lat", "lon"), tmean.astype(np.float32), {"units": "degC", "long_name": "monthly mean air temperature", "standard_name": "air_temperature"}),
-            "prcp": (("time", "lat", "lon"), np.maximum(prcp, 0).astype(np.float32), {"units": "mm month-1", "long_name": "monthly precipitation"}),
-            "srad": (("time", "lat", "lon"), srad.astype(np.float32), {"units": "MJ m-2 month-1", "long_name": "monthly total solar radiation"}),
-        },
-        coords={"time": times, "lat": ("lat", lat, {"units": "degrees_north", "standard_name": "latitude"}),
-                "lon": ("lon", lon, {"units": "degrees_east", "standard_name": "longitude"})},
-        attrs={"title": "cubeeco synthetic monthly climate", "crs": "EPSG:4326", "Conventions": "CF-1.8"},
-    )
-    return ds
-
-
-def write_climate(landscape: Landscape, root: Path) -> tuple[dict, list[dict]]:
-    """Climate grid as a Zarr collection asset, stations as GeoJSON + monthly CSV."""
-    cfg = landscape.config
-    ds = climate_dataset(landscape)
-    zpath = root / "climate" / "monthly.zarr"
-    ds.to_zarr(zpath, mode="w", consolidated=True, zarr_format=2)
-    rng = np.random.default_rng([cfg.seed, 6])
-    lon0, lat0, lon1, lat1 = landscape.grid.lonlat_bounds()
-    st_lon = rng.uniform(lon0, lon1, cfg.n_stations)
-    st_lat = rng.uniform(lat0, lat1, cfg.n_stations)
-    rows, features = [], []
-    for k in range(cfg.n_stations):
-        sid = f"ST{k + 1:02d}"
-        near = ds.interp(lon=st_lon[k], lat=st_lat[k])
-        for t in range(ds.sizes["time"]):
-            rows.append({"station_id": sid, "time": str(ds.time.values[t])[:10],
-                         "tmean": round(float(near.tmean[t]) + rng.normal(0, 0.2), 2),
-                         "prcp": round(max(float(near.prcp[t]) * rng.lognormal(0, 0.1), 0.0), 1),
-                         "srad": round(float(near.srad[t]) * (1 + rng.normal(0, 0.02)), 1)})
-        features.append({"type": "Feature", "geometry": {"type": "Point", "coordinates": [st_lon[k], st_lat[k]]},
-                         "properties": {"station_id": sid, "name": f"Station {sid}"}})
-    sdir = root / "climate"
-    pd.DataFrame(rows).to_csv(sdir / "stations_monthly.csv", index=False)
-    (sdir / "stations.geojson").write_text(json.dumps({"type": "FeatureCollection", "features": features}))
-    geometry, bbox = lonlat_footprint(landscape.grid)
-    start, end = f"{cfg.years[0]}-01-01T00:00:00Z", f"{cfg.years[1]}-12-31T23:59:59Z"
-    station_item = item("climate-stations", "synthetic-climate", geometry, bbox,
-                        {"datetime": None, "start_datetime": start, "end_datetime": end},
-                        {"stations": {"href": str((sdir / "stations.geojson").resolve()), "type": "application/geo+json", "roles": ["data"]},
-                         "monthly": {"href": str((sdir / "stations_monthly.csv").resolve()), "type": "text/csv", "roles": ["data"]}},
-                        extensions=())
-    zarr_asset = {"zarr": {"href": str(zpath.resolve()), "type": "application/vnd+zarr", "roles": ["data"],
-                           "title": "Monthly climate grid (tmean degC, prcp mm, srad MJ m-2)",
-                           "xarray:open_kwargs": {"consolidated": True}}}
-    return zarr_asset, [station_item]
 
 
 def write_mines(landscape: Landscape, root: Path) -> list[dict]:
@@ -243,4 +203,4 @@ def modis_item_assets() -> dict:
     return {"Npp_500m": {"type": COG, "roles": ["data"], "raster:bands": [{"data_type": "int16", "scale": NPP_SCALE}]}}
 
 
-__all__ = ["EXT", "write_climate", "write_dem", "write_lulc", "write_mines", "write_modis", "write_truth"]
+__all__ = ["EXT", "write_dem", "write_lulc", "write_mines", "write_modis", "write_truth"]

@@ -23,6 +23,7 @@ EXT = {
     "landsat": "https://stac-extensions.github.io/landsat/v2.0.0/schema.json",
     "classification": "https://stac-extensions.github.io/classification/v1.1.0/schema.json",
     "item_assets": "https://stac-extensions.github.io/item-assets/v1.0.0/schema.json",
+    "scientific": "https://stac-extensions.github.io/scientific/v1.0.0/schema.json",
 }
 
 COG = "image/tiff; application=geotiff; profile=cloud-optimized"
@@ -45,7 +46,9 @@ def item(item_id: str, collection: str, geometry: dict, bbox, properties: dict, 
         "bbox": list(bbox),
         "properties": properties,
         "assets": assets,
-        "links": [{"rel": "collection", "href": "./collection.json", "type": "application/json"}],
+        "links": [{"rel": "collection", "href": "./collection.json", "type": "application/json"},
+                  {"rel": "parent", "href": "./collection.json", "type": "application/json"},
+                  {"rel": "root", "href": "../catalog.json", "type": "application/json"}],
     }
 
 
@@ -85,6 +88,11 @@ def write_catalog(root: Path, collections: list[dict], items: dict[str, list[dic
         (cdir / "collection.json").write_text(json.dumps(c, indent=1))
         with open(cdir / "items.ndjson", "w") as f:
             for it in items.get(c["id"], []):
+                # real items link to themselves; here an absolute href (a relative one would
+                # resolve against the reader's working directory)
+                self_link = {"rel": "self", "href": f"{(cdir / 'items.ndjson').resolve()}#{it['id']}",
+                             "type": "application/geo+json"}
+                it = {**it, "links": [*it.get("links", []), self_link]}
                 f.write(json.dumps(it) + "\n")
         links.append({"rel": "child", "href": f"./{c['id']}/collection.json", "type": "application/json"})
     catalog = {"type": "Catalog", "stac_version": STAC_VERSION, "id": "cubeeco-synthetic",

@@ -20,9 +20,10 @@ from ..io.provenance import provenance
 from ..io.search import search
 from ..io.store import open_store, write_store
 from ..progress import progress as progress_bar
+from ..redact import redact_obj
 from ..synth import preset, synthesize
 from .annual import build_annual_cube
-from .report import map_figure, markdown_table, series_figure
+from .report import map_figure, markdown_table, series_figure, write_markdown
 
 
 class _Timer:
@@ -42,6 +43,30 @@ class _Timer:
         return _Ctx()
 
 
+DEMO_MARKER = ".cubeeco-demo"   # written first: the folder holds a demo cubeeco may rewrite
+
+
+def _legacy_demo(out: Path) -> bool:
+    """A demo folder written before the marker existed: only the demo's own entries."""
+    own = {"data", "figures", "report.md", "summary.json", "cubeeco.zarr"}
+    names = {p.name for p in out.iterdir()}
+    return (out / "data" / "synth.json").exists() and all(
+        n in own or n.startswith("cubeeco.zarr.") for n in names)
+
+
+def _claim(out: Path) -> None:
+    """``out`` must be new, empty, or an earlier demo's folder: the demo rewrites its own
+    files (report.md, figures/, summary.json, the store), never a user's."""
+    if out.exists() and not out.is_dir():
+        raise FileExistsError(f"{out} is a file; the demo needs a folder: choose another --out.")
+    ours = ((out / DEMO_MARKER).exists() or _legacy_demo(out)) if out.is_dir() else True
+    if not ours and any(out.iterdir()):
+        raise FileExistsError(f"{out} is a non-empty folder that cubeeco demo did not create; "
+                              f"choose a new or empty folder (e.g. --out {out / 'cubeeco-demo'}).")
+    out.mkdir(parents=True, exist_ok=True)
+    (out / DEMO_MARKER).touch()
+
+
 def run_demo(out, *, preset_name: str = "demo", progress: bool = True) -> dict:
     """Run every analysis on the synthetic coal base; returns a summary dict."""
     import cubeeco
@@ -49,7 +74,7 @@ def run_demo(out, *, preset_name: str = "demo", progress: bool = True) -> dict:
     from ..ops.indices import spectral_indices
 
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    _claim(out)
     data, store = out / "data", out / "cubeeco.zarr"
     figs = out / "figures"
     figs.mkdir(exist_ok=True)
@@ -97,7 +122,7 @@ def run_demo(out, *, preset_name: str = "demo", progress: bool = True) -> dict:
 
     summary = {"store": str(store), "report": str(out / "report.md"), "seconds": round(time.perf_counter() - t_start, 1),
                "stages": timer.stages, "scores": scores}
-    (out / "summary.json").write_text(json.dumps(summary, indent=1))
+    (out / "summary.json").write_text(json.dumps(redact_obj(summary), indent=1))
     return summary
 
 
@@ -179,5 +204,5 @@ def _write_report(out, data, annual, trend, dist, npp_ds, config, figs, timer) -
         "![disturbance](figures/disturbance.png)", "", "## Time series", "",
         "![NDVI series](figures/ndvi_series.png)", "", "![NPP series](figures/npp_series.png)", "",
     ]
-    (out / "report.md").write_text("\n".join(lines))
+    write_markdown(out / "report.md", lines)
     return scores

@@ -10,6 +10,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from ..redact import redact  # noqa: E402
+
 
 def _extent(da):
     x, y = da.x.values, da.y.values
@@ -24,12 +26,12 @@ def map_figure(path: Path, panels: list[tuple[str, object, dict]], mines=None, s
         im = ax.imshow(np.asarray(da.values), extent=_extent(da), **kw)
         if mines is not None:
             mines.boundary.plot(ax=ax, color="black", linewidth=0.8)
-        ax.set_title(title, fontsize=10)
+        ax.set_title(redact(title), fontsize=10)
         ax.set_xticks([])
         ax.set_yticks([])
         fig.colorbar(im, ax=ax, shrink=0.8, label=da.attrs.get("units", ""))
     if suptitle:
-        fig.suptitle(suptitle)
+        fig.suptitle(redact(suptitle))
     fig.tight_layout()
     fig.savefig(path, dpi=90)
     plt.close(fig)
@@ -39,15 +41,21 @@ def map_figure(path: Path, panels: list[tuple[str, object, dict]], mines=None, s
 def series_figure(path: Path, series: dict[str, tuple], ylabel: str, title: str) -> Path:
     fig, ax = plt.subplots(figsize=(7, 3.6))
     for label, (x, y) in series.items():
-        ax.plot(x, y, marker="o", ms=3, label=label)
+        ax.plot(x, y, marker="o", ms=3, label=redact(label))
     ax.set_ylabel(ylabel)
-    ax.set_title(title)
+    ax.set_title(redact(title))
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=90)
     plt.close(fig)
     return path
+
+
+def write_markdown(path: Path, lines: list[str]) -> Path:
+    """Write a report; a credential in any line (a source URL with its token) is redacted."""
+    Path(path).write_text(redact("\n".join(lines)))
+    return Path(path)
 
 
 def markdown_table(rows: list[dict]) -> str:
