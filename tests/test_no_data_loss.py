@@ -413,6 +413,9 @@ def test_a_second_run_refuses_while_another_holds_the_store_and_takes_over_a_dea
     proc = _cli("run", cfg, "-q")
     assert proc.returncode == 0, proc.stderr
     assert is_complete(store, "annual") and not lock_path(store).exists()
+    events = [json.loads(line) for line in Path(str(store) + ".log.jsonl").read_text().splitlines()]
+    takeovers = [e for e in events if e.get("event") == "warning" and e.get("stage") == "lock"]
+    assert len(takeovers) == 1 and "taking over the stale lock" in takeovers[0]["message"], events
 
 
 def test_two_runs_at_once_leave_one_complete_store(base, tmp_path):

@@ -320,7 +320,8 @@ def run(config: RunConfig, *, client=None, progress: bool = True) -> list[StageR
         # stays consistent
         stack.enter_context(sigterm_unwinds())
         # before anything is computed: a second run on the store refuses, naming the first
-        stack.enter_context(store_lock(store))
+        with _warnings_to_log(log_path, "lock"):    # a stale lock taken over says so in the log
+            stack.enter_context(store_lock(store))
         grid, source = resolve_grid_and_source(config, progress)
         if client is None:
             client = stack.enter_context(connect(config.cluster, base_dir=config.base_dir))
