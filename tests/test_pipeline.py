@@ -265,3 +265,32 @@ def test_loader_warnings_reach_the_run_log(tiny_base, tmp_path):
     events = [json.loads(line) for line in (tmp_path / "run.zarr.log.jsonl").read_text().splitlines()]
     warned = [e for e in events if e.get("event") == "warning" and e.get("stage") == "annual"]
     assert warned and warned[0]["category"] == "MissingDataWarning" and "lwir" in warned[0]["message"], events
+
+
+def test_a_raster_stage_returning_off_grid_variables_fails_naming_them(small_base, tmp_path, monkeypatch):
+    """Variables without y/x used to be dropped (stored as all-NaN or not at all) and the group
+    marked complete; now the run fails naming them, and nothing complete is left behind."""
+    import xarray as xr
+
+    from cubeeco.io.store import is_complete
+    from cubeeco.pipeline.stages import STAGES, Stage
+
+    def loadings_stage(ctx):
+        grid = ctx.grid
+        raster = xr.DataArray(np.zeros(grid.shape, np.float32), dims=("y", "x"),
+                              coords={"y": grid.y, "x": grid.x})
+        return xr.Dataset({"score": raster, "loading": ("pc", np.ones(4, np.float32))})
+
+    def table_stage(ctx):
+        import pandas as pd
+
+        return pd.DataFrame({"mine": [1, 2], "area": [1.0, 2.0]})
+
+    monkeypatch.setitem(STAGES, "loadings", Stage("loadings", loadings_stage))
+    monkeypatch.setitem(STAGES, "table", Stage("table", table_stage))
+    for step, message in (("loadings", r"variable\(s\) \['loading'\] without the grid"),
+                          ("table", "returned a DataFrame")):
+        cfg = _config(tmp_path, small_base.root, steps=[step], params={})
+        with pytest.raises(TypeError, match=message):
+            run(load_config(cfg), progress=False)
+        assert not is_complete(tmp_path / "run.zarr", step)

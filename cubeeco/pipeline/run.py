@@ -190,12 +190,29 @@ class _Progress:
         os.replace(tmp, path)
 
 
+def _check_raster_result(ds, group: str) -> None:
+    """A raster stage returns a Dataset whose every variable lies on the grid (``y``, ``x``):
+    anything else would be written as all-NaN or not at all, and the group marked complete."""
+    if not isinstance(ds, xr.Dataset):
+        raise TypeError(f"stage {group!r} returned a {type(ds).__name__}; a raster stage returns an "
+                        f"xarray Dataset on the run's grid (dims y, x).")
+    if not {"y", "x"} <= set(ds.dims):
+        raise TypeError(f"stage {group!r} returned a Dataset without the grid dimensions y and x "
+                        f"(dims {sorted(map(str, ds.dims))}); a raster stage returns data on the run's grid.")
+    off_grid = sorted(str(v) for v in ds.data_vars if not {"y", "x"} <= set(ds[v].dims))
+    if off_grid:
+        raise TypeError(f"stage {group!r} returned variable(s) {off_grid} without the grid "
+                        f"dimensions y and x; a raster stage writes only variables on the grid "
+                        f"(put tables and per-class values in attrs or a table stage).")
+
+
 def write_resumable(ds: xr.Dataset, store: Path, group: str, *, fingerprint: str, chunks: int,
                     region_chunks: int, attrs: dict, client=None, progress: bool = True) -> tuple[int, int]:
     """Write ``ds`` as ``store/group`` region by region; returns (regions, already done).
 
     The regions go into the staged group, which replaces ``store/group`` once complete.
     """
+    _check_raster_result(ds, group)
     ds = prepare(ds, chunks=chunks)
     ds.attrs.update(redact_obj(attrs))
     ds.attrs[FINGERPRINT] = fingerprint
