@@ -118,6 +118,7 @@ def test_grid_from_items_covers_the_scenes(tiny_base, tiny_config):
 import json  # noqa: E402
 import socket  # noqa: E402
 import threading  # noqa: E402
+import urllib.parse  # noqa: E402
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer  # noqa: E402
 
 from cubeeco.io.search import SearchArgumentError, StacSourceError, StacSourceNotFound  # noqa: E402
@@ -309,14 +310,20 @@ class _Answers(BaseHTTPRequestHandler):
         pass
 
 
+def _serve(handler):
+    """A loopback HTTP server for ``handler`` in a thread: yields its root URL, then stops."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
 @pytest.fixture(scope="module")
 def answers():
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Answers)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
+    yield from _serve(_Answers)
 
 
 def _free_port():
@@ -440,17 +447,9 @@ class _LaxApi(BaseHTTPRequestHandler):
         pass
 
 
-import urllib.parse  # noqa: E402
-
-
 @pytest.fixture(scope="module")
 def lax_api():
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _LaxApi)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
+    yield from _serve(_LaxApi)
 
 
 @pytest.mark.parametrize("kind", ["plain", "sorted"])
