@@ -37,6 +37,15 @@ _LAZY = {
     "sen_slope": "cubeeco.ops.trend",
     "trend": "cubeeco.ops.trend",
     "vcs": "cubeeco.ops.scale",
+    "run": "cubeeco.pipeline.api",
+    "open_table": "cubeeco.io.tables",
+    "list_tables": "cubeeco.io.tables",
+    "zonal_stats": "cubeeco.ops.zonal",
+    "rings": "cubeeco.ops.zonal",
+    "distance_bands": "cubeeco.ops.zonal",
+    "spectral_indices": "cubeeco.ops.indices",
+    "ols_predict": "cubeeco.ops.trend",
+    "write_report": "cubeeco.report",
 }
 
 __all__ = sorted([*_LAZY, "__version__"])

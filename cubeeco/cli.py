@@ -1,4 +1,4 @@
-"""The ``cubeeco`` command line: synth, search, cube, demo, run.
+"""The ``cubeeco`` command line: synth, search, cube, demo, run, report.
 
 Every failure takes one path (:func:`_report`): a user error (a bad option, a bad
 config, a file that is missing or in the way, a STAC source that cannot be searched)
@@ -267,16 +267,26 @@ def _cmd_demo(args) -> int:
 def _cmd_run(args) -> int:
     import dataclasses
 
+    from .pipeline.api import run
     from .pipeline.config import load_config
-    from .pipeline.run import run
 
     config = load_config(args.config)
     if args.scheduler:
         config = dataclasses.replace(config, cluster=dataclasses.replace(config.cluster, kind="scheduler",
                                                                          address=args.scheduler))
-    reports = run(config, progress=not args.quiet)
+    reports = run(config, progress=not args.quiet, report=not args.no_report)
     for r in reports:
         print(json.dumps(r.__dict__))
+    if not args.no_report:
+        print(json.dumps({"report": str(config.report_path())}))
+    return 0
+
+
+def _cmd_report(args) -> int:
+    from .report import write_report
+
+    path = write_report(args.store, args.out, title=args.title, boundaries=args.boundaries)
+    print(json.dumps({"report": str(path)}))
     return 0
 
 
@@ -328,6 +338,7 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("run", parents=[common], help="run a pipeline config (YAML): stages -> Zarr groups, resumable")
     s.add_argument("config", type=Path)
     s.add_argument("--scheduler", help="use an existing dask scheduler, e.g. tcp://127.0.0.1:8786")
+    s.add_argument("--no-report", action="store_true", help="do not write the HTML report")
     s.add_argument("-q", "--quiet", action="store_true")
     s.set_defaults(func=_cmd_run)
 
@@ -336,6 +347,14 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--preset", default="demo")
     s.add_argument("-q", "--quiet", action="store_true")
     s.set_defaults(func=_cmd_demo)
+
+    s = sub.add_parser("report", parents=[common], help="write the HTML report of a store (report.html beside it)")
+    s.add_argument("store", type=Path, help="Zarr store a run wrote")
+    s.add_argument("--out", type=Path, default=None, help="report file (default: report.html beside the store)")
+    s.add_argument("--boundaries", type=Path, default=None,
+                   help="zone outlines to draw on the maps (any file geopandas reads, e.g. GeoJSON)")
+    s.add_argument("--title", default=None, help="the page's title")
+    s.set_defaults(func=_cmd_report)
     return p
 
 

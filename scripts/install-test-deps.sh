@@ -14,8 +14,10 @@ cd "$(dirname "$0")/.."
 # machine's site-packages: an undeclared dependency then fails the tests here as on any new machine.
 BASE_PYTHON="${PYTHON:-$(command -v python3 || command -v python)}"
 VENV="${CUBEECO_VENV:-.venv}"
-# PostgreSQL + PostGIS (STAC API tests), GDAL tools (Zarr read-back), SLURM + munge (deploy tests)
-APT_PACKAGES=(postgresql-15 postgresql-15-postgis-3 postgresql-contrib gdal-bin slurmctld slurmd slurm-client munge)
+# PostgreSQL + PostGIS (STAC API tests), GDAL tools (Zarr read-back), SLURM + munge (deploy tests),
+# Chromium (tests/test_report.py loads report.html headless)
+APT_PACKAGES=(postgresql-15 postgresql-15-postgis-3 postgresql-contrib gdal-bin slurmctld slurmd slurm-client munge
+              chromium)
 PG_BINDIR=/usr/lib/postgresql/15/bin
 
 log() { printf '[install-test-deps] %s\n' "$*" >&2; }

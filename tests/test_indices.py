@@ -234,3 +234,149 @@ def test_int_inputs_become_float32():
     out = I.ndvi(red, nir)
     assert out.dtype == np.float32
     np.testing.assert_allclose(out, [[0.5, 0.0]])
+
+
+# ---------------------------------------------------------------- one NDVI and one SR formula
+def test_ndvi_zero_denominator_is_nan_everywhere():
+    # the one rule (docs/indices.md): NaN wherever NIR + RED == 0, also for NIR = -RED != 0
+    red = np.array([0.0, 0.1, -0.1, 0.2, np.nan], dtype=np.float64)
+    nir = np.array([0.0, -0.1, 0.1, 0.2, 0.3], dtype=np.float64)
+    want = [np.nan, np.nan, np.nan, 0.0, np.nan]
+    np.testing.assert_array_equal([K.ndvi_value(r, n) for r, n in zip(red, nir)], want)
+    with np.errstate(all="raise"):  # the kernel object silences the guards' FP flags itself
+        got = K.normalized_difference(nir.astype(np.float32), red.astype(np.float32))
+    np.testing.assert_array_equal(got, np.float32(want))
+    da = lambda v: xr.DataArray(v, dims="x")  # noqa: E731
+    np.testing.assert_array_equal(I.ndvi(da(red), da(nir)), want)
+    np.testing.assert_array_equal(I.ndvi(da(red).chunk(x=2), da(nir).chunk(x=2)).compute(), want)
+
+
+def test_simple_ratio_helper_is_the_one_formula():
+    from cubeeco.kernels import casa as KC
+
+    assert KC.simple_ratio_value is K.simple_ratio_value  # CASA's FPAR_SR term uses it
+    x = np.array([-0.5, 0.0, 0.5, 0.999, 1.0, np.nan])
+    want = R.simple_ratio(x)
+    np.testing.assert_array_equal([K.simple_ratio_value(v) for v in x], want)
+    np.testing.assert_array_equal(K.simple_ratio_from_ndvi(x), want)
+    assert np.isnan(K.simple_ratio_value(1.0))
+
+
+# ---------------------------------------------------------------- kernel handles
+def _kernels():
+    from cubeeco.kernels import composite as KCOMP
+    from cubeeco.kernels._gufunc import LazyKernel
+
+    return [v for m in (K, KCOMP) for v in vars(m).values() if isinstance(v, LazyKernel)]
+
+
+def test_kernels_pickle_by_reference_and_tokenize_by_name():
+    import pickle
+
+    from dask.base import tokenize
+
+    kernels = _kernels()
+    assert len(kernels) >= 14
+    for kernel in kernels:
+        blob = pickle.dumps(kernel)
+        assert len(blob) < 200, (kernel, len(blob))  # module + qualname, not the compiled ufunc
+        assert pickle.loads(blob) is kernel
+        assert tokenize(kernel) == tokenize(pickle.loads(blob))
+    assert len({tokenize(k) for k in kernels}) == len(kernels)
+
+
+def test_tokenizing_a_kernel_compiles_nothing():
+    from dask.base import tokenize
+
+    def fresh(a, b):
+        return a + b
+
+    kernel = K.LazyUfunc(fresh, ["float64(float64, float64)"])
+    assert tokenize(kernel) == tokenize(K.LazyUfunc(fresh, ["float64(float64, float64)"]))
+    assert not kernel.is_compiled
+    assert kernel(np.float64(1.0), np.float64(2.0)) == 3.0 and kernel.is_compiled
+
+
+def test_two_builds_give_identical_dask_keys():
+    ds = make_ds(np.float32).chunk({"y": 4})
+    a = I.spectral_indices(ds, names=list(I.INDEX_NAMES))
+    b = I.spectral_indices(ds, names=list(I.INDEX_NAMES))
+    for name in I.INDEX_NAMES:
+        assert a[name].data.name == b[name].data.name
+    assert set(a.__dask_graph__()) == set(b.__dask_graph__())
+    # and the keys depend on the kernel: NDVI and RVI of the same bands differ
+    assert I.ndvi(ds.red, ds.nir08).data.name != I.rvi(ds.red, ds.nir08).data.name
+
+
+def _season_cube():
+    ds = make_ds(np.float32, shape=(4, 8, 9), seed=3)
+    ds = ds.assign_coords(time=np.array(["2000-07-01", "2000-08-01", "2001-07-01", "2001-08-01"],
+                                        dtype="datetime64[ns]"))
+    ds["clear"] = ds["red"].notnull()
+    return ds
+
+
+@pytest.mark.parametrize("method", ["median", "max_ndvi"])
+def test_composites_go_through_apply_kernel_with_stable_keys(method):
+    from cubeeco.io.composite import annual_composite
+
+    ds = _season_cube()
+    eager = annual_composite(ds, method=method)
+    with raise_if_dask_computes():
+        a = annual_composite(ds.chunk({"y": 4}), method=method)
+        b = annual_composite(ds.chunk({"y": 4}), method=method)
+    assert set(a.__dask_graph__()) == set(b.__dask_graph__())
+    xr.testing.assert_identical(a.compute(), eager)
+    v = ds["nir08"].values
+    if method == "median":
+        np.testing.assert_array_equal(eager["nir08"].values[0], np.nanmedian(v[:2], axis=0))
+    else:
+        nd = np.stack([[K.ndvi_value(r, n) for r, n in zip(rr.ravel(), nn.ravel())]
+                       for rr, nn in zip(ds["red"].values, v)]).reshape(v.shape)
+        best = np.nanargmax(nd[2:], axis=0)
+        np.testing.assert_array_equal(eager["nir08"].values[1], np.take_along_axis(v[2:], best[None], 0)[0])
+
+
+def test_max_ndvi_composite_skips_a_zero_denominator_observation():
+    from cubeeco.io.composite import annual_composite
+
+    ds = _season_cube().isel(time=[0, 1])
+    # observation 0 of pixel (0, 1): NIR = -RED != 0; plain numpy would score it -inf or +inf
+    ds["red"][0, 0, 1] = 0.1
+    ds["nir08"][0, 0, 1] = -0.1
+    ds["red"][1, 0, 1] = 0.3
+    ds["nir08"][1, 0, 1] = 0.2  # negative NDVI, but the only valid score
+    out = annual_composite(ds, method="max_ndvi")
+    assert float(out["nir08"][0, 0, 1]) == np.float32(0.2)
+
+
+def run_in_fresh_interpreter(code: str) -> str:
+    """Run ``code`` in a new python at the repo root (kernels compiled by other tests in
+    this process do not count there); return its stdout, fail with its stderr."""
+    import subprocess
+    import sys
+    import textwrap
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    done = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True,
+                          timeout=240, cwd=root)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done.stdout
+
+
+def test_building_graphs_compiles_no_kernel():
+    out = run_in_fresh_interpreter("""
+        import dask, numpy as np
+        from tests.test_indices import _kernels, _season_cube
+        from cubeeco.io.composite import annual_composite
+        from cubeeco.ops import indices as I
+        ds = _season_cube().chunk({"y": 4})
+        graphs = [I.spectral_indices(ds, names=list(I.INDEX_NAMES)),
+                  annual_composite(ds), annual_composite(ds, method="max_ndvi")]
+        dask.base.tokenize(*graphs)
+        compiled = [k.__name__ for k in _kernels() if k.is_compiled]
+        assert not compiled, compiled
+        print("ok", len(_kernels()))
+    """)
+    assert out.startswith("ok")

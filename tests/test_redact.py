@@ -153,13 +153,15 @@ def test_error_messages_do_not_repeat_the_token(tmp_path):
 
 def test_every_writer_redacts(tmp_path):
     import numpy as np
+    import pandas as pd
     import rioxarray  # noqa: F401
     import xarray as xr
 
     from cubeeco.io.provenance import provenance
-    from cubeeco.io.store import write_store
+    from cubeeco.io.store import mark_complete, stage, write_store
+    from cubeeco.io.tables import export_csv, write_tables
     from cubeeco.pipeline.run import _log_event
-    from cubeeco.workflows.report import markdown_table, write_markdown
+    from cubeeco.report import write_report
 
     url = f"https://u:{SECRET}@h.example/x.tif?sig={SECRET}"
     ds = xr.Dataset({"v": (("y", "x"), np.zeros((4, 4), "float32"), {"source_href": url})},
@@ -170,9 +172,17 @@ def test_every_writer_redacts(tmp_path):
     write_store(ds, tmp_path / "s.zarr", "g", provenance={**prov, "provenance:raw": url})
     _log_event(tmp_path / "run.log.jsonl", event="warning", message=f"could not read {url}",
                detail={"access_token": SECRET})
-    write_markdown(tmp_path / "report.md", ["# report", f"source: {url}", markdown_table([{"href": url}])])
+    target, where = stage(tmp_path / "s.zarr", "t")
+    import zarr
+
+    zarr.open_group(str(target), path=where, mode="w", zarr_format=2)
+    write_tables(target, where, {"hrefs": pd.DataFrame({"href": [url], "n": [1]})})
+    mark_complete(tmp_path / "s.zarr", "t")
+    export_csv(tmp_path / "s.zarr")
+    write_report(tmp_path / "s.zarr", tmp_path / "report.html")
     assert _leaks(tmp_path) == []
-    assert "REDACTED" in (tmp_path / "report.md").read_text()
+    assert "REDACTED" in (tmp_path / "report.html").read_text()
+    assert "REDACTED" in (tmp_path / "s.zarr.tables" / "hrefs.csv").read_text()
     assert "REDACTED" in (tmp_path / "run.log.jsonl").read_text()
 
 

@@ -307,8 +307,34 @@ def test_scratch_too_small_gives_nan_not_a_crash():
 def test_lazy_gufunc_pickles_by_reference():
     import pickle
 
+    from dask.base import tokenize
+
+    from cubeeco.kernels._gufunc import LazyGufunc
+
     assert pickle.loads(pickle.dumps(kt.trend_gufunc)) is kt.trend_gufunc
     assert pickle.loads(pickle.dumps(kt.trend_all)) is kt.trend_all
+    gufuncs = [v for v in vars(kt).values() if isinstance(v, LazyGufunc)]
+    assert len(gufuncs) >= 6
+    for g in gufuncs:
+        blob = pickle.dumps(g)
+        assert len(blob) < 200 and pickle.loads(blob) is g  # module + qualname only
+        assert tokenize(g) == tokenize(pickle.loads(blob))  # deterministic dask token
+    assert len({tokenize(g) for g in gufuncs}) == len(gufuncs)
+
+
+def test_tokenizing_a_lazy_gufunc_compiles_nothing():
+    from dask.base import tokenize
+
+    from cubeeco.kernels._gufunc import lazy_gufunc
+
+    def double(x, out):
+        out[0] = 2.0 * x[0]
+
+    g = lazy_gufunc(["void(float64[:], float64[:])"], "(n)->()")(double)
+    h = lazy_gufunc(["void(float64[:], float64[:])"], "(n)->()")(double)
+    assert tokenize(g) == tokenize(h)
+    assert not g.is_compiled
+    assert g(np.array([[1.0], [2.0]])).tolist() == [2.0, 4.0] and g.is_compiled
 
 
 def test_select2_against_sort():

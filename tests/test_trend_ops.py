@@ -80,6 +80,32 @@ def test_ops_are_lazy(name):
     assert any(v.chunks is not None for v in variables)
 
 
+@pytest.mark.parametrize("name", list(OPS))
+def test_two_builds_give_identical_dask_keys(name):
+    da = _cube().chunk({"time": -1, "y": 4})
+    a, b = OPS[name](da), OPS[name](da)
+    assert set(dict(a.__dask_graph__())) == set(dict(b.__dask_graph__()))
+    assert a.__dask_tokenize__() == b.__dask_tokenize__()
+
+
+def test_building_trend_graphs_compiles_no_kernel():
+    from tests.test_indices import run_in_fresh_interpreter
+
+    out = run_in_fresh_interpreter("""
+        import dask
+        from cubeeco.kernels import trend as kt
+        from cubeeco.kernels._gufunc import LazyGufunc
+        from tests.test_trend_ops import OPS, _cube
+        da = _cube().chunk({"time": -1, "y": 4})
+        dask.base.tokenize(*[op(da) for op in OPS.values()])
+        gufuncs = [v for v in vars(kt).values() if isinstance(v, LazyGufunc)]
+        compiled = [g.__name__ for g in gufuncs if g.is_compiled]
+        assert gufuncs and not compiled, compiled
+        print("ok", len(gufuncs))
+    """)
+    assert out.startswith("ok")
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_dtypes_match_after_compute(dtype):
     da = _cube(dtype).chunk({"time": -1, "y": 6})

@@ -8,7 +8,8 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from ..kernels.composite import nanmedian, take_at_max
+from ..ops.composite import at_max_score, median_valid
+from ..ops.indices import ndvi
 
 METHODS = ("median", "max_ndvi")
 THERMAL = "lwir"      # NaN in L2SR scenes
@@ -27,6 +28,8 @@ def annual_composite(
     observation that has one (L2SR scenes carry no surface temperature).  ``clear_count`` (uint8) counts the clear
     observations used.  The result's ``time`` is 1 January of each year.  Lazy: the
     only rechunk merges one year's scenes along time, where the annual cube is made.
+    The per-pixel work is :mod:`cubeeco.ops.composite` (kernels in
+    :mod:`cubeeco.kernels.composite`); the NDVI score is :func:`cubeeco.ops.indices.ndvi`.
     """
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}.")
@@ -44,17 +47,15 @@ def annual_composite(
         sub = cube.isel(time=np.flatnonzero(cube.time.dt.year.values == year)).chunk(time=-1)
         out = xr.Dataset()
         if method == "max_ndvi":
-            score = (sub["nir08"] - sub["red"]) / (sub["nir08"] + sub["red"])
+            score = ndvi(sub["red"], sub["nir08"])  # NaN where NIR + RED == 0: never the max
         for b in bands:
             if method == "median":
-                out[b] = xr.apply_ufunc(nanmedian, sub[b], input_core_dims=[["time"]], dask="parallelized",
-                                        output_dtypes=[sub[b].dtype])
+                out[b] = median_valid(sub[b], "time")
             else:
                 # lwir: at the max NDVI among observations that have one (L2SR scenes have no
                 # thermal band; the year's best NDVI may be one of them)
                 s = score.where(sub[b].notnull()) if b == THERMAL else score
-                out[b] = xr.apply_ufunc(take_at_max, s, sub[b], input_core_dims=[["time"], ["time"]],
-                                        dask="parallelized", output_dtypes=[sub[b].dtype])
+                out[b] = at_max_score(s, sub[b], "time")
             out[b].attrs = sub[b].attrs
         out["clear_count"] = sub["clear"].sum("time").astype(np.uint8).assign_attrs(
             long_name="clear observations in the composite", units="1")

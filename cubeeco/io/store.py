@@ -116,22 +116,30 @@ def _sanitize_attrs(attrs: dict) -> None:
         attrs[k] = redact_obj(v)
 
 
-def prepare(ds: xr.Dataset, *, chunks: int = 512) -> xr.Dataset:
-    """Chunk (time whole, spatial tiles), add CF grid mapping and GDAL's ``_CRS``."""
+def prepare(ds: xr.Dataset, *, chunks: int = 512, crs=None) -> xr.Dataset:
+    """Chunk (time whole, spatial tiles), add CF grid mapping and GDAL's ``_CRS``.
+
+    ``crs``: the grid's CRS, used when ``ds`` lost its own on the way (an operation that
+    drops coordinate attributes empties ``spatial_ref``)."""
     import rioxarray  # noqa: F401
 
     chunk_map = {d: (-1 if d not in ("y", "x") else min(chunks, ds.sizes[d])) for d in ds.dims}
     ds = ds.chunk(chunk_map)
-    crs = ds.rio.crs
+    on_grid = {"y", "x"} <= set(ds.dims)
+    crs = (ds.rio.crs or crs) if on_grid else None
     if crs is not None:
+        from pyproj import CRS
+
+        crs = CRS.from_user_input(crs)
         ds = ds.rio.write_crs(crs)
         wkt = crs.to_wkt()
         for var in ds.data_vars.values():
             if {"y", "x"} <= set(var.dims):
                 var.attrs["grid_mapping"] = "spatial_ref"
                 var.attrs["_CRS"] = {"wkt": wkt}
-    ds["x"].attrs.update({"standard_name": "projection_x_coordinate", "units": "m", "axis": "X"})
-    ds["y"].attrs.update({"standard_name": "projection_y_coordinate", "units": "m", "axis": "Y"})
+    if "x" in ds.coords and "y" in ds.coords:    # a global reduction's result has no grid
+        ds["x"].attrs.update({"standard_name": "projection_x_coordinate", "units": "m", "axis": "X"})
+        ds["y"].attrs.update({"standard_name": "projection_y_coordinate", "units": "m", "axis": "Y"})
     ds.attrs.setdefault("Conventions", "CF-1.8")
     for attrs in [ds.attrs, *(v.attrs for v in ds.variables.values())]:
         _sanitize_attrs(attrs)

@@ -46,6 +46,15 @@ class LazyKernel:
     distributed cluster every task would pay the compile (measured: an annual composite
     100 s on 2 worker processes vs 3 s on threads).  Pickled as (module, name), a worker
     imports the module once and reuses what it compiled.
+
+    The kernel object itself is what ops pass to ``apply_kernel``:
+
+    * ``__dask_tokenize__`` is (module, qualname), so two builds of one op get the same
+      dask keys, and tokenizing never compiles;
+    * calls run with floating-point warnings off: numba may evaluate both branches of a
+      zero-denominator guard (and ordered comparisons with NaN set the "invalid" flag),
+      so the FP status flags can be set although the kernel returns NaN as intended;
+      numpy would turn them into RuntimeWarnings.
     """
 
     def __init__(self, func):
@@ -60,6 +69,10 @@ class LazyKernel:
     def _build(self):
         raise NotImplementedError
 
+    @property
+    def is_compiled(self) -> bool:
+        return self._compiled is not None
+
     def compile(self):
         """Compile now (every signature); returns the numba ufunc."""
         if self._compiled is None:
@@ -69,7 +82,8 @@ class LazyKernel:
         return self._compiled
 
     def __call__(self, *args, **kwargs):
-        return self.compile()(*args, **kwargs)
+        with np.errstate(all="ignore"):
+            return self.compile()(*args, **kwargs)
 
     def __getattr__(self, name):
         # ufunc attributes (nin, nout, signature, types, ...) of the compiled kernel
@@ -79,6 +93,11 @@ class LazyKernel:
 
     def __reduce__(self):
         return _load_attr, (self.__module__, self.__qualname__)
+
+    def __dask_tokenize__(self):
+        # deterministic and compile-free: dask would otherwise tokenize by pickling
+        # (or by id), and two builds of one op would not share their graph keys
+        return ("cubeeco.kernel", type(self).__name__, self.__module__, self.__qualname__)
 
     def __repr__(self):
         return f"<{type(self).__name__} {self.__module__}.{self.__qualname__}>"
@@ -124,9 +143,10 @@ class LazyGufunc(LazyKernel):
         return g
 
     def __call__(self, *args, **kwargs):
-        if self._compiled is None and self.split_on is not None:
-            return self._for_dtype(args[self.split_on])(*args, **kwargs)
-        return self.compile()(*args, **kwargs)
+        with np.errstate(all="ignore"):
+            if self._compiled is None and self.split_on is not None:
+                return self._for_dtype(args[self.split_on])(*args, **kwargs)
+            return self.compile()(*args, **kwargs)
 
     def __repr__(self):
         state = "compiled" if self.is_compiled else "not compiled yet"

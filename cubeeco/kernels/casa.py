@@ -24,6 +24,8 @@ import math
 import numpy as np
 
 from ._gufunc import jit, lazy_gufunc
+from .composite import argmax_valid
+from .indices import simple_ratio_value
 
 # T_ε2 at T = T_opt: 1.1814 / (1 + e^-2) / (1 + e^-3)
 _T2_AT_OPT = 1.1814 / (1.0 + math.exp(-2.0)) / (1.0 + math.exp(-3.0))
@@ -126,14 +128,12 @@ def _casa_pixel(ndvi, temp, precip, solar, corr, ndvi_min, ndvi_max, sr_min, sr_
                 eps_max, fpar_min, fpar_max, alpha, water_fill, cold_rule, w_max, out):
     n = ndvi.shape[0]
     # -- whole-year terms: completeness, heat index, T_opt ---------------------------
-    best = -1
     for i in range(n):
         if np.isnan(temp[i]) or np.isnan(corr[i]):
             for j in range(n):
                 out[j] = np.nan
             return
-        if not np.isnan(ndvi[i]) and (best < 0 or ndvi[i] > ndvi[best]):
-            best = i
+    best = argmax_valid(ndvi)     # the greenest month sets T_opt
     if best < 0 or np.isnan(eps_max):
         for j in range(n):
             out[j] = np.nan
@@ -173,8 +173,7 @@ def _casa_pixel(ndvi, temp, precip, solar, corr, ndvi_min, ndvi_max, sr_min, sr_
         if eps_max == 0.0:
             out[i] = 0.0
             continue
-        one_minus = 1.0 - x
-        sr = (1.0 + x) / one_minus if one_minus != 0.0 else np.nan
+        sr = simple_ratio_value(x)
         f_ndvi = _stretch(x, ndvi_min, ndvi_max, fpar_min, fpar_max)
         f_sr = _stretch(sr, sr_min, sr_max, fpar_min, fpar_max)
         fpar = alpha * f_ndvi + (1.0 - alpha) * f_sr
@@ -244,38 +243,3 @@ def class_lookup(code, codes, table, out):
             break
     for j in range(table.shape[1]):
         out[j] = table[row, j] if row >= 0 else np.nan
-
-
-@jit
-def _class_histogram(codes, values, class_codes, lo, width, nbins, out):
-    n_cls = class_codes.shape[0]
-    for i in range(values.shape[0]):
-        v = np.float64(values[i])
-        if not (v >= lo and v <= lo + width * nbins):  # NaN and out-of-range skipped
-            continue
-        c = codes[i]
-        k = -1
-        for j in range(n_cls):
-            if class_codes[j] == c:
-                k = j
-                break
-        if k < 0:
-            continue
-        b = int((v - lo) / width)
-        if b >= nbins:
-            b = nbins - 1
-        out[k, b] += 1
-
-
-def class_histogram(codes, values, class_codes, lo, width, nbins):
-    """Counts (n_classes, nbins) of ``values`` per class code: one block's partial histogram.
-
-    ``codes`` and ``values`` are flattened together (broadcast first); values outside
-    [lo, lo + width·nbins] and NaN are skipped.
-    """
-    codes = np.ascontiguousarray(codes, dtype=np.int64).ravel()
-    values = np.ascontiguousarray(values).ravel()
-    out = np.zeros((len(class_codes), nbins), dtype=np.int64)
-    _class_histogram(codes, values, np.asarray(class_codes, dtype=np.int64), float(lo), float(width),
-                     int(nbins), out)
-    return out

@@ -1,4 +1,9 @@
-"""Per-pixel compositing of a season's observations (core dimension: time, last)."""
+"""Per-pixel compositing of a season's observations (core dimension: time, last).
+
+The selection helpers here are the package's one copy of "median of the valid values"
+(:func:`median_valid`) and "position of the largest valid value" (:func:`argmax_valid`);
+other kernels call them instead of writing the loops again.  NaN is missing.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +13,8 @@ from ._gufunc import jit, lazy_gufunc
 
 
 @jit
-def _nanmedian(x):
+def median_valid(x):
+    """Median of the non-NaN values of the 1-d ``x`` (mean of the two middle ones); NaN if none."""
     # Seasons hold a handful of scenes: counting ranks (O(n^2), no buffer) beats
     # allocating and sorting a copy for every pixel.
     n_valid = 0
@@ -44,11 +50,12 @@ def _nanmedian(x):
 @lazy_gufunc(["void(float32[:], float32[:])", "void(float64[:], float64[:])"], "(t)->()")
 def nanmedian(x, out):
     """Median of the non-NaN values along the last axis (NaN if none)."""
-    out[0] = _nanmedian(x)
+    out[0] = median_valid(x)
 
 
 @jit
-def _argmax_valid(score):
+def argmax_valid(score):
+    """Index of the first largest non-NaN value of the 1-d ``score``; -1 if all are NaN."""
     best = -1
     for i in range(score.shape[0]):
         if not np.isnan(score[i]) and (best < 0 or score[i] > score[best]):
@@ -59,5 +66,5 @@ def _argmax_valid(score):
 @lazy_gufunc(["void(float32[:], float32[:], float32[:])", "void(float64[:], float64[:], float64[:])"], "(t),(t)->()")
 def take_at_max(score, values, out):
     """``values`` at the first position where ``score`` is largest (NaN scores skipped)."""
-    best = _argmax_valid(score)
+    best = argmax_valid(score)
     out[0] = values[best] if best >= 0 else np.nan

@@ -74,10 +74,30 @@ def _ratio(num, den):
 
 @jit
 def _nd(a, b):
-    """Normalized difference (a - b) / (a + b)."""
+    """Normalized difference (a - b) / (a + b), NaN where a + b == 0."""
     a = np.float64(a)
     b = np.float64(b)
     return _ratio(a - b, a + b)
+
+
+@jit
+def ndvi_value(red, nir):
+    """NDVI = (NIR - RED) / (NIR + RED) of one pixel, float64; NaN where NIR + RED == 0.
+
+    The one NDVI formula of the package: the index op, the max-NDVI composite score
+    and every other kernel call this (never a hand-written ratio).
+    """
+    return _nd(nir, red)
+
+
+@jit
+def simple_ratio_value(ndvi):
+    """SR = (1 + NDVI) / (1 - NDVI) of one pixel (seed 001 Eq. 6), float64; NaN where NDVI == 1.
+
+    The one SR formula of the package (the SR op, the CASA FPAR_SR term).
+    """
+    x = np.float64(ndvi)
+    return _ratio(1.0 + x, 1.0 - x)
 
 
 @jit
@@ -111,8 +131,7 @@ def normalized_difference(a, b):
 @lazy_vectorize(_sigs(1))
 def simple_ratio_from_ndvi(ndvi):
     """SR = (1 + NDVI) / (1 - NDVI) (seed 001 Eq. 6); NaN where NDVI == 1."""
-    x = np.float64(ndvi)
-    return _ratio(1.0 + x, 1.0 - x)
+    return simple_ratio_value(ndvi)
 
 
 @lazy_vectorize(_sigs(2))
@@ -237,10 +256,12 @@ __all__ = [
     "index_based_built_up",
     "lst_from_radiance",
     "ndbsi",
+    "ndvi_value",
     "normalized_difference",
     "kelvin_to_celsius",
     "ratio",
     "simple_ratio_from_ndvi",
+    "simple_ratio_value",
     "soil_adjusted_vegetation_index",
     "soil_index",
     "tasseled_cap_wetness",

@@ -6,10 +6,10 @@ Eq. 1 works per coarse (500 m) cell on the 30 m grid:
     NPP_a = 0                                         on destroyed ones,
 
 with S the cell's area and S_veg its vegetated area.  Areas enter only as a ratio, so
-they are counted in 30 m pixels.  The per-cell sums are a reduction over the cell's
-pixels (``cell_sums``, one partial table per block, added across blocks) followed by
-an elementwise assignment (``cell_assign``) that calls the same Eq. 1 helper as the
-elementwise ufunc ``npp_downscale``.
+they are counted in 30 m pixels.  The per-cell sums are a grouped reduction over the
+cell's pixels (``cubeeco.kernels.groupby`` moments, driven by ``cubeeco.ops.scale``),
+followed by an elementwise assignment (``cell_assign``) that calls the same Eq. 1
+helper as the elementwise ufunc ``npp_downscale``.
 """
 
 from __future__ import annotations
@@ -56,40 +56,6 @@ def npp_downscale(npp_b, npp_bg, s, s_veg, vegetated):
 
 
 @jit
-def _cell_sums(ids, vegetated, npp_b, npp_bg, out):
-    # ids: (N,), the others (L, N); out: (L, N_STATS, n_cells)
-    n_cells = out.shape[2]
-    for i in range(ids.shape[0]):
-        c = ids[i]
-        if c < 0 or c >= n_cells:
-            continue
-        for lvl in range(vegetated.shape[0]):
-            v = vegetated[lvl, i]
-            b = npp_b[lvl, i]
-            if np.isnan(v) or np.isnan(b):
-                continue
-            out[lvl, N_VALID, c] += 1.0
-            out[lvl, SUM_B, c] += b
-            if v > 0.0:
-                out[lvl, N_VEG, c] += 1.0
-            else:
-                out[lvl, SUM_BG_DESTROYED, c] += npp_bg[lvl, i]
-
-
-def cell_sums(ids, vegetated, npp_b, npp_bg, n_cells):
-    """Per-cell (pixel count, vegetated count, Σ NPP_b, Σ NPP_bg over destroyed pixels).
-
-    ``ids`` has shape (N,) (coarse-cell index of each fine pixel, < 0 = outside);
-    ``vegetated``, ``npp_b``, ``npp_bg`` have shape (L, N) (L leading layers, e.g.
-    years).  Returns float64 (L, 4, n_cells).  Pixels whose flag or NPP_b is NaN are
-    left out of the cell.
-    """
-    out = np.zeros((vegetated.shape[0], N_STATS, int(n_cells)), dtype=np.float64)
-    _cell_sums(np.ascontiguousarray(ids, dtype=np.int64), vegetated, npp_b, npp_bg, out)
-    return out
-
-
-@jit
 def _cell_assign(ids, vegetated, npp_b, stats, out):
     n_cells = stats.shape[2]
     for i in range(ids.shape[0]):
@@ -107,7 +73,10 @@ def _cell_assign(ids, vegetated, npp_b, stats, out):
 
 
 def cell_assign(ids, vegetated, stats, npp_b):
-    """NPP_a (L, N) from the per-cell table of :func:`cell_sums` (Eq. 1).
+    """NPP_a (L, N) from the per-cell table (L, N_STATS, n_cells) (Eq. 1).
+
+    The table holds per cell: valid pixel count, vegetated count, Σ NPP_b and Σ NPP_bg
+    over destroyed pixels (slots ``N_VALID, N_VEG, SUM_B, SUM_BG_DESTROYED``).
 
     NPP_b and NPP_bg of a cell are their means over its valid pixels (over its destroyed
     pixels for NPP_bg): with the nearest-resampled constant-per-cell inputs of the study

@@ -59,10 +59,21 @@ def apply_kernel(
         keep_attrs="drop",
     )
     outs = result if isinstance(result, tuple) else (result,)
-    outs = tuple(o.astype(dt, copy=False) for o, dt in zip(outs, output_dtypes))
+    outs = tuple(_keep_coord_attrs(o.astype(dt, copy=False), args) for o, dt in zip(outs, output_dtypes))
     if attrs is not None:
         for o, a in zip(outs, attrs):
             o.attrs.update(a)
     if names is not None:
         outs = tuple(o.rename(n) for o, n in zip(outs, names))
     return outs if n_out > 1 else outs[0]
+
+
+def _keep_coord_attrs(out: xr.DataArray, args) -> xr.DataArray:
+    """Coordinates keep their attributes (``keep_attrs="drop"`` is meant for the data's):
+    without them ``spatial_ref`` is empty and the result has lost its CRS."""
+    for a in args:
+        if isinstance(a, xr.DataArray):
+            for name, coord in a.coords.items():
+                if name in out.coords and coord.attrs and not out.coords[name].attrs:
+                    out.coords[name].attrs.update(coord.attrs)
+    return out

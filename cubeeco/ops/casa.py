@@ -3,7 +3,7 @@
 ``casa_npp`` maps the per-pixel monthly series (NDVI, temperature, precipitation, solar
 radiation) and a vegetation-type raster to monthly NPP in g C m-2 month-1 through the
 :mod:`cubeeco.kernels.casa` gufunc; ``casa_parameters`` computes the per-type NDVI/SR
-bounds (5th/95th percentiles) as a two-pass, dask-friendly histogram reduction.
+bounds (5th/95th percentiles), exact, through the grouped reductions of :mod:`cubeeco.ops.reduce`.
 
 >>> import numpy as np, xarray as xr
 >>> t = xr.DataArray(np.full(12, 10.0), dims="month")
@@ -13,17 +13,18 @@ bounds (5th/95th percentiles) as a two-pass, dask-friendly histogram reduction.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping
 
-import dask
-import dask.array as dsa
 import numpy as np
 import xarray as xr
 
 from ..kernels import casa as K
+from ..kernels.indices import simple_ratio_from_ndvi
 from ._apply import apply_kernel, float_dtype
 from ._checks import require_dataarray, require_dim, require_float
-from .indices import KernelRef, align_chunks
+from .indices import align_chunks
+from .reduce import grouped_quantiles, grouped_stat
 
 PARAM_NAMES = ("ndvi_min", "ndvi_max", "sr_min", "sr_max", "eps_max")
 
@@ -120,51 +121,35 @@ def thornthwaite_pet(temperature, *, dim: str = "month", latitude=None) -> xr.Da
     dt = float_dtype(t)
     t = t.astype(dt)
     corr = _pet_correction(latitude, dim, dt)
-    out = apply_kernel(KernelRef(K.__name__, "thornthwaite_pet"), t, corr, input_core_dims=[[dim], [dim]], output_core_dims=[[dim]],
+    out = apply_kernel(K.thornthwaite_pet, t, corr, input_core_dims=[[dim], [dim]], output_core_dims=[[dim]],
                        output_dtypes=[dt], attrs=[{"units": "mm month-1", "long_name": "Thornthwaite potential evapotranspiration"}],
                        names=["pet"])
     return out.transpose(*[d for d in t.dims if d in out.dims], ...)
 
 
 # ------------------------------------------------------------------ per-type bounds
-def _histogram(codes: xr.DataArray, values: xr.DataArray, classes, lo, width, nbins):
-    """Counts (n_classes, nbins): per block with the numba kernel, summed over blocks."""
-    codes, values = xr.broadcast(codes, values)
-    if codes.chunks is None and values.chunks is None:
-        return K.class_histogram(codes.values, values.values, classes, lo, width, nbins)
-    codes, values = xr.unify_chunks(codes.chunk(), values.chunk())
-    c_blocks = codes.data.to_delayed().ravel()
-    v_blocks = values.data.to_delayed().ravel()
-    hist = dask.delayed(K.class_histogram, pure=True)
-    parts = [dsa.from_delayed(hist(c, v, classes, lo, width, nbins), shape=(len(classes), nbins), dtype=np.int64)
-             for c, v in zip(c_blocks, v_blocks)]
-    return dsa.stack(parts).sum(axis=0)
-
-
-def _quantiles(counts, qs, lo, width):
-    """Inverted-CDF quantiles from histogram counts; value = bin centre (error <= width/2)."""
-    total = counts.sum(axis=1)
-    cum = np.cumsum(counts, axis=1)
-    out = []
-    for q in qs:
-        target = np.maximum(np.ceil(total * (q / 100.0)), 1)
-        idx = np.argmax(cum >= target[:, None], axis=1)
-        out.append(np.where(total > 0, lo + (idx + 0.5) * width, np.nan))
-    return out, total
+def _class_index(codes, classes):
+    # position of each code in ``classes`` (the group label); -1 (no group) for other codes
+    if len(classes) == 0:
+        return np.full(np.shape(codes), -1, dtype=np.int64)
+    order = np.argsort(classes, kind="stable")
+    pos = np.minimum(np.searchsorted(classes[order], codes), len(classes) - 1)
+    return np.where(classes[order][pos] == codes, order[pos], -1).astype(np.int64)
 
 
 def casa_parameters(ndvi, veg_type, *, sr=None, percentiles=(5.0, 95.0), eps_max: Mapping | None = None,
-                    classes=None, bin_width: float = 1e-4) -> xr.Dataset:
+                    classes=None, bin_width: float | None = None) -> xr.Dataset:
     """Per-vegetation-type NDVI and SR bounds for the FPAR stretch (seed 001 Eqs. 4-5).
 
     NDVI_min / NDVI_max are the ``percentiles`` (5th and 95th) of all valid NDVI values
-    (every pixel and month) of each class.  The method is a two-pass reduction that works
-    on dask: a per-block histogram of NDVI in [-1, 1] per class (``bin_width`` wide bins,
-    out-of-range values ignored) summed over blocks, then inverted-CDF quantiles taken at
-    bin centres (accurate to ``bin_width``/2).  SR bounds are SR(NDVI bounds) because SR is
-    increasing in NDVI; a separate ``sr`` array may be given instead (it is histogrammed
-    through the monotone map N = (SR - 1)/(SR + 1)).  ``eps_max`` maps class code to ε_max
-    (default :data:`CLCD_EPS_MAX`); ``classes`` lists the codes (default: its keys).
+    (every pixel and month; NaN and values outside [-1, 1] left out) of each class,
+    exact: ``np.nanpercentile`` with numpy's default "linear" method.  They come from
+    :func:`cubeeco.ops.reduce.grouped_quantiles` (three passes over ``ndvi``: moments,
+    a per-class histogram, the values of the bins holding the order statistics).  SR
+    bounds are SR(NDVI bounds) (SR is increasing in NDVI); when ``sr`` is given, they are
+    the exact percentiles of ``sr`` itself (reduced in the same passes).  ``eps_max`` maps
+    class code to ε_max (default :data:`CLCD_EPS_MAX`); ``classes`` lists the codes
+    (default: its keys).  ``bin_width`` is deprecated and ignored (the result is exact).
     Returns a Dataset over dimension ``veg_type``; lazy for dask input.
     """
     require_dataarray(ndvi, "ndvi")
@@ -178,23 +163,28 @@ def casa_parameters(ndvi, veg_type, *, sr=None, percentiles=(5.0, 95.0), eps_max
     lo_p, hi_p = (float(p) for p in percentiles)
     if not 0.0 <= lo_p < hi_p <= 100.0:
         raise ValueError(f"percentiles must be two numbers 0 <= low < high <= 100, got {percentiles!r}.")
-    if not 0.0 < bin_width <= 0.1:
-        raise ValueError(f"bin_width must be in (0, 0.1], got {bin_width}.")
+    if bin_width is not None:
+        warnings.warn("casa_parameters(bin_width=) is ignored: the percentiles are now exact.",
+                      DeprecationWarning, stacklevel=2)
     eps_table = dict(CLCD_EPS_MAX if eps_max is None else eps_max)
     classes = np.asarray(sorted(eps_table) if classes is None else list(classes), dtype=np.int64)
-    nbins = int(round(2.0 / bin_width))
-    width = 2.0 / nbins
-    codes = veg_type.astype(np.int64)
+    labels = xr.apply_ufunc(_class_index, veg_type, kwargs={"classes": classes}, dask="parallelized",
+                            output_dtypes=[np.int64])
+    values = ndvi.where((ndvi >= -1.0) & (ndvi <= 1.0))
     if sr is not None:
         require_dataarray(sr, "sr")
-        values = (sr - 1.0) / (sr + 1.0)
+        require_float(sr, "sr")
+        values = xr.concat([values, sr.astype(values.dtype).transpose(*ndvi.dims)], dim="_band", coords="minimal",
+                           join="exact")
+    q = np.array([lo_p, hi_p]) / 100.0
+    bounds = grouped_quantiles(values, labels, len(classes), q, dims=ndvi.dims)
+    n_values = grouped_stat(values.isel(_band=0) if sr is not None else values, labels, len(classes), "count",
+                            dims=ndvi.dims)
+    if sr is not None:
+        (nd_lo, nd_hi), (sr_lo, sr_hi) = ((bounds.data[i, 0], bounds.data[i, 1]) for i in range(2))
     else:
-        values = ndvi
-    counts = _histogram(codes, values, classes, -1.0, width, nbins)
-    (nd_lo, nd_hi), total = _quantiles(counts, (lo_p, hi_p), -1.0, width)
-
-    def sr_of(x):
-        return (1.0 + x) / (1.0 - x)
+        nd_lo, nd_hi = bounds.data[0], bounds.data[1]
+        sr_lo, sr_hi = (simple_ratio_from_ndvi(x) for x in (nd_lo, nd_hi))
 
     eps = np.asarray([float(eps_table.get(int(c), np.nan)) for c in classes])
     dims = ("veg_type",)
@@ -202,13 +192,14 @@ def casa_parameters(ndvi, veg_type, *, sr=None, percentiles=(5.0, 95.0), eps_max
         {
             "ndvi_min": (dims, nd_lo, {"long_name": f"NDVI {lo_p:g}th percentile of the class", "units": "1"}),
             "ndvi_max": (dims, nd_hi, {"long_name": f"NDVI {hi_p:g}th percentile of the class", "units": "1"}),
-            "sr_min": (dims, sr_of(nd_lo), {"long_name": f"SR {lo_p:g}th percentile of the class", "units": "1"}),
-            "sr_max": (dims, sr_of(nd_hi), {"long_name": f"SR {hi_p:g}th percentile of the class", "units": "1"}),
+            "sr_min": (dims, sr_lo, {"long_name": f"SR {lo_p:g}th percentile of the class", "units": "1"}),
+            "sr_max": (dims, sr_hi, {"long_name": f"SR {hi_p:g}th percentile of the class", "units": "1"}),
             "eps_max": (dims, eps, {"long_name": "maximum light use efficiency", "units": "g C MJ-1"}),
-            "n_values": (dims, total, {"long_name": "valid NDVI values of the class"}),
+            "n_values": (dims, n_values.data, {"long_name": "valid NDVI values of the class"}),
         },
         coords={"veg_type": classes},
-        attrs={"percentiles": [lo_p, hi_p], "method": f"per-class histogram, bin width {width:g}, inverted CDF at bin centres"},
+        attrs={"percentiles": [lo_p, hi_p],
+               "method": "exact per-class percentiles (numpy 'linear'), cubeeco.ops.reduce.grouped_quantiles"},
     )
     return ds
 
@@ -286,7 +277,7 @@ def casa_npp(ndvi, temperature, precipitation, solar, veg_type, *, params=None, 
         table = table.chunk({"veg_type": -1, "param": -1})  # a 5 x n_classes table, not the cube
     table_codes = params["veg_type"].astype(np.int64).reset_coords(drop=True)
     table = table.drop_vars("veg_type")
-    per_pixel = apply_kernel(KernelRef(K.__name__, "class_lookup"), codes, table_codes.drop_vars("veg_type", errors="ignore"), table,
+    per_pixel = apply_kernel(K.class_lookup, codes, table_codes.drop_vars("veg_type", errors="ignore"), table,
                              input_core_dims=[[], ["veg_type"], ["veg_type", "param"]], output_core_dims=[["param"]],
                              output_sizes={"param": len(PARAM_NAMES)}, output_dtypes=[np.float64])
     scalars = [per_pixel.isel(param=k) for k in range(len(PARAM_NAMES))]
@@ -301,7 +292,7 @@ def casa_npp(ndvi, temperature, precipitation, solar, veg_type, *, params=None, 
         "cold_water_stress": cold_water_stress, "water_stress_fill": water_stress_fill,
         "daylength_correction": "none" if latitude is None else "Thornthwaite (N/12)(d/30)",
     }
-    out = apply_kernel(KernelRef(K.__name__, "casa_npp"), *monthly, corr, *scalars, *opts,
+    out = apply_kernel(K.casa_npp, *monthly, corr, *scalars, *opts,
                        input_core_dims=[[dim]] * 5 + [[]] * (len(scalars) + len(opts)),
                        output_core_dims=[[dim]], output_dtypes=[dt], attrs=[attrs], names=["npp"])
     out = out.drop_vars("param", errors="ignore")

@@ -14,7 +14,6 @@ input, float32 for float32 input (float64 otherwise), with ``units`` and
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Sequence
 
 import numpy as np
@@ -56,38 +55,6 @@ _KELVIN = {"k", "kelvin", "degk"}
 
 def _norm(name: str) -> str:
     return str(name).strip().lower().replace("-", "").replace("_", "").replace(" ", "")
-
-
-class KernelRef:
-    """A numba ufunc or gufunc called by reference, with floating-point warnings off.
-
-    * By reference: a ``DUFunc`` pickles by value and unpickling recompiles it (~0.5 s),
-      and dask pickles a function to tokenize it and to ship it to workers.  This object
-      carries only the module and attribute names and looks the ufunc up when called.
-    * Warnings off: numba may evaluate both branches of a zero-denominator guard, so the
-      FP status flags can be set although the kernel returns NaN as intended (ordered
-      comparisons with NaN set them too); numpy would turn them into RuntimeWarnings.
-    """
-
-    def __init__(self, module: str, name: str):
-        self.module = module
-        self.name = name
-        self.__name__ = name
-
-    def __call__(self, *args):
-        ufunc = getattr(importlib.import_module(self.module), self.name)
-        with np.errstate(all="ignore"):
-            return ufunc(*args)
-
-    def __dask_tokenize__(self):
-        return ("cubeeco.KernelRef", self.module, self.name)
-
-    def __repr__(self):
-        return f"KernelRef({self.module}.{self.name})"
-
-
-def _ref(kernel) -> KernelRef:
-    return KernelRef(K.__name__, kernel.__name__)
 
 
 def align_chunks(arrays: dict) -> dict:
@@ -142,7 +109,7 @@ def _apply(kernel, arrays, scalars, dt, name, long_name, units="1", extra=None):
     attrs = {"units": units, "long_name": long_name, **(extra or {})}
     # parameters are float64 in every kernel signature (see kernels.indices._sigs)
     scalars = [np.float64(v) if not isinstance(v, xr.DataArray) else v for v in scalars]
-    return apply_kernel(_ref(kernel), *arrays, *scalars, output_dtypes=[dt], attrs=[attrs], names=[name])
+    return apply_kernel(kernel, *arrays, *scalars, output_dtypes=[dt], attrs=[attrs], names=[name])
 
 
 # ------------------------------------------------------------------ vegetation indices
@@ -225,8 +192,8 @@ def _wetness_coefficients(sensor):
                 if _SENSOR_ALIASES.get(_norm(lab)) is None:
                     raise ValueError(f"sensor label {lab!r} is not known; use TM, ETM+, OLI or a Landsat platform name.")
         # a label -> coefficient lookup per label (a handful of time steps), lazy for dask labels
-        coefs = [xr.apply_ufunc(_coefficient_of_labels, sensor, k, dask="parallelized",
-                                output_dtypes=[np.float64]).reset_coords(drop=True) for k in range(6)]
+        coefs = [apply_kernel(_coefficient_of_labels, sensor, k, output_dtypes=[np.float64]).reset_coords(drop=True)
+                 for k in range(6)]
         return coefs, "per " + ",".join(map(str, sensor.dims))
     raise TypeError(f"sensor must be a string or a DataArray of sensor names, got {type(sensor).__name__}.")
 

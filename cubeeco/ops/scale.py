@@ -18,6 +18,7 @@ import dask.array as dsa
 import numpy as np
 import xarray as xr
 
+from ..kernels import groupby as GB
 from ..kernels import scale as K
 from ._apply import apply_kernel, float_dtype
 from ._checks import (
@@ -27,7 +28,8 @@ from ._checks import (
     require_float,
     require_whole_core_dim,
 )
-from .indices import KernelRef, align_chunks
+from .indices import align_chunks
+from .reduce import grouped_moments
 
 DEFAULT_FILL = -1
 
@@ -57,7 +59,7 @@ def vcs(npp, *, organic_matter_factor: float = K.VCS_ORGANIC_MATTER, co2_factor:
     factor = float(organic_matter_factor) * float(co2_factor) * to_g
     attrs = {"units": out_units, "long_name": "carbon sequestration in vegetation (VCS)",
              "conversion": f"NPP x {organic_matter_factor} x {co2_factor} (seed 002 Eq. 2)"}
-    return apply_kernel(KernelRef(K.__name__, "scale_by"), npp.astype(dt), factor, output_dtypes=[dt], attrs=[attrs], names=["vcs"])
+    return apply_kernel(K.scale_by, npp.astype(dt), factor, output_dtypes=[dt], attrs=[attrs], names=["vcs"])
 
 
 # ------------------------------------------------------------------ Eq. 1
@@ -78,10 +80,29 @@ def _flat(block, nlead):
     return block.reshape(int(np.prod(block.shape[:nlead], dtype=np.int64)), -1)
 
 
-def _stats_block(ids, veg, b, bg, *, n_cells, nlead):
-    lead = veg.shape[:nlead]
-    st = K.cell_sums(ids.ravel(), _flat(veg, nlead), _flat(b, nlead), _flat(bg, nlead), n_cells)
-    return st.reshape(*lead, 1, 1, K.N_STATS, n_cells)
+def _cell_table(b, veg, bg, ids, n_cells, dims):
+    """The per-cell table (lead..., N_STATS, n_cells) of ``K.cell_assign`` by grouped moments.
+
+    One pass of :func:`cubeeco.ops.reduce.grouped_moments` over three stacked layers,
+    each masked to the cell's valid pixels (flag and NPP_b both present):
+    NPP_b (count -> N_VALID, sum -> SUM_B), the 0/1 flag (sum -> N_VEG) and NPP_bg on
+    destroyed pixels (sum -> SUM_BG_DESTROYED; NaN when one of them lacks NPP_bg, as a
+    plain sum would give).
+    """
+    valid = veg.notnull() & b.notnull()
+    layers = [b.where(valid), veg.where(valid), bg.where(valid & (veg <= 0))]
+    stacked = xr.concat(layers, dim="_layer", coords="minimal", compat="override", join="override")
+    stacked = stacked.transpose(*[d for d in b.dims if d not in dims], "_layer", *dims)
+    m = grouped_moments(stacked, ids, n_cells, dims=dims).data  # (lead..., layer, moment, cell)
+    n_valid, sum_b = m[..., 0, GB.N, :], m[..., 0, GB.SUM, :]
+    n_veg = m[..., 1, GB.SUM, :]
+    bg_complete = m[..., 2, GB.N, :] == n_valid - n_veg
+    sum_bg = (dsa if isinstance(m, dsa.Array) else np).where(bg_complete, m[..., 2, GB.SUM, :], np.nan)
+    parts = {K.N_VALID: n_valid, K.N_VEG: n_veg, K.SUM_B: sum_b, K.SUM_BG_DESTROYED: sum_bg}
+    table = [parts[k] for k in range(K.N_STATS)]
+    if isinstance(m, dsa.Array):
+        return dsa.stack(table, axis=-2).rechunk({-2: -1})
+    return np.stack(table, axis=-2)
 
 
 def _assign_block(ids, veg, b, stats, *, nlead):
@@ -111,8 +132,9 @@ def npp_scale_transform(npp_coarse, vegetated, npp_bg, *, cells=None, factor=Non
     cell that lie on the grid and have a valid flag and NPP_b; NPP_b and NPP_bg of a
     cell are their means over those pixels (over its destroyed pixels for NPP_bg), which
     is Eq. 1 exactly for constant-per-cell inputs and conserves the cell total:
-    Σ_veg NPP_a + Σ_destroyed NPP_bg = Σ NPP_b.  Per-cell sums are a two-pass reduction
-    (partial tables per block, added), so cells may straddle chunks.  ``n_cells`` is
+    Σ_veg NPP_a + Σ_destroyed NPP_bg = Σ NPP_b.  The per-cell sums are grouped moments
+    (:func:`cubeeco.ops.reduce.grouped_moments`: per-block tables merged in a tree), so
+    cells may straddle chunks; the assignment is one blockwise pass.  ``n_cells`` is
     needed when ``cells`` is dask-backed (the table size must be known without computing).
     """
     require_dataarray(npp_coarse, "npp_coarse")
@@ -177,19 +199,12 @@ def npp_scale_transform(npp_coarse, vegetated, npp_bg, *, cells=None, factor=Non
     nlead = len(lead)
     attrs = {**npp_coarse.attrs, "long_name": "NPP after scale transformation (seed 002 Eq. 1)",
              "method": "Eq. 1 per coarse cell; destroyed pixels 0"}
+    stats = _cell_table(b, veg, bg, ids, n_cells, dims)
     if b.chunks is None:
-        bb, vv, gg, ii = (np.asarray(a.values) for a in (b, veg, bg, ids))
-        st = K.cell_sums(ii.ravel(), _flat(vv, nlead), _flat(bb, nlead), _flat(gg, nlead), n_cells)
-        data = K.cell_assign(ii.ravel(), _flat(vv, nlead), st, _flat(bb, nlead)).reshape(bb.shape)
+        data = _assign_block(ids.values, veg.values, b.values, stats, nlead=nlead)
     else:
         lead_idx = tuple(f"l{i}" for i in range(nlead))
         ind = (*lead_idx, "y", "x")
-        partial = dsa.blockwise(
-            _stats_block, (*ind, "s", "c"), ids.data, ("y", "x"), veg.data, ind, b.data, ind, bg.data, ind,
-            new_axes={"s": K.N_STATS, "c": n_cells}, adjust_chunks={"y": 1, "x": 1}, dtype=np.float64,
-            n_cells=n_cells, nlead=nlead,
-        )
-        stats = partial.sum(axis=(nlead, nlead + 1))
         data = dsa.blockwise(
             _assign_block, ind, ids.data, ("y", "x"), veg.data, ind, b.data, ind, stats, (*lead_idx, "s", "c"),
             dtype=dt, nlead=nlead, concatenate=True,
@@ -239,7 +254,7 @@ def destruction_restoration_years(max_ndvi, *, threshold: float, dim: str = "tim
     attrs = {"threshold": threshold, "persistence": int(persistence), "nodata": fill_value,
              "comment": f"{fill_value} = none"}
     d, r = apply_kernel(
-        KernelRef(K.__name__, "disturbance_years"), max_ndvi.astype(dt), years, threshold, int(persistence), fill_value,
+        K.disturbance_years, max_ndvi.astype(dt), years, threshold, int(persistence), fill_value,
         input_core_dims=[[dim], [dim], [], [], []], output_core_dims=[[], []],
         output_dtypes=[np.int32, np.int32],
         attrs=[{**attrs, "long_name": "first year of persistent vegetation destruction"},

@@ -135,6 +135,8 @@ class RunConfig:
     years: list | None = None
     params: dict = field(default_factory=dict)     # step name -> parameters
     inputs: dict = field(default_factory=dict)     # stage name -> a Zarr store already holding that group
+    zones: dict = field(default_factory=dict)      # zone layer name -> vector file (e.g. mines: mines.geojson)
+    report: str | None = None           # the HTML report; None: report.html beside the store
     cluster: ClusterConfig = field(default_factory=ClusterConfig)
     chunks: int = 512                   # spatial chunk of every stored array
     region_chunks: int = 2              # regions are region_chunks x region_chunks chunks
@@ -171,6 +173,14 @@ class RunConfig:
                 raise ConfigError(f"inputs.{name}: no such stage; known stages: {sorted(STAGES)}.")
             if not isinstance(where, str) or not where.strip():
                 raise ConfigError(f"inputs.{name}: expected the path of a Zarr store, got {where!r}.")
+        for name, where in self.zones.items():
+            if not isinstance(name, str) or not name.isidentifier():
+                raise ConfigError(f"zones.{name}: a zone layer name is an identifier (e.g. mines).")
+            if not isinstance(where, str) or not where.strip():
+                raise ConfigError(f"zones.{name}: expected the path of a vector file (GeoJSON, "
+                                  f"GeoPackage, shapefile), got {where!r}.")
+        if self.report is not None and not self.report.strip():
+            raise ConfigError("report: expected the path of the HTML report (or leave report out), got ''.")
         if self.years is not None and (len(self.years) != 2 or not all(
                 isinstance(y, int) and not isinstance(y, bool) for y in self.years)):
             raise ConfigError(f"years: expected [first, last], two whole years (e.g. [2000, 2024]), "
@@ -186,8 +196,31 @@ class RunConfig:
                               "grid: {epsg, resolution, bounds}, e.g. grid: {epsg: 32649, resolution: 30, "
                               "bounds: [minx, miny, maxx, maxy]}.")
         check_params(self)
+        self._check_zones()
         if self.grid is not None:
             _check_epsg(self.grid.epsg, "grid.epsg")
+
+    def _check_zones(self) -> None:
+        from .stages import STAGES, execution_order
+
+        for name in execution_order(self.steps, external=set(self.inputs)):
+            if name in self.inputs:
+                continue
+            for zone in STAGES[name].zones:
+                if zone not in self.zone_paths():
+                    raise ConfigError(f"zones.{zone}: the stage {name} reads the zone layer {zone!r}; "
+                                      f"add zones: {{{zone}: path/to/{zone}.geojson}}.")
+
+    def zone_paths(self) -> dict[str, Path]:
+        """Zone layer name -> file; a synthetic base brings its mines."""
+        out = {}
+        if self.synth is not None:
+            out["mines"] = self.path(self.synth.out) / "vectors" / "mines.geojson"
+        out.update({k: self.path(v) for k, v in self.zones.items()})
+        return out
+
+    def report_path(self) -> Path:
+        return self.path(self.report) if self.report else self.path(self.store).parent / "report.html"
 
     def path(self, p: str) -> Path:
         p = Path(p).expanduser()

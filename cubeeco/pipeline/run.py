@@ -25,6 +25,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import pandas as pd
 import xarray as xr
 import zarr
 from tqdm.auto import tqdm
@@ -44,10 +45,12 @@ from ..io.store import (
     prepare,
     stage,
     staged_path,
+    write_store,
 )
+from ..io.tables import check_tables, export_csv, tables_of, write_tables
 from ..redact import redact, redact_obj
 from .config import RunConfig
-from .stages import STAGES, execution_order
+from .stages import REDUCED, STAGES, Outputs, execution_order
 
 log = logging.getLogger(__name__)
 FINGERPRINT = "cubeeco:fingerprint"
@@ -62,6 +65,8 @@ class Context:
     source: object
     store: Path
     items: list = field(default_factory=list)
+    reduced: xr.Dataset | None = None    # the stage's global reduction, computed once (in memory)
+    client: object = None                 # the run's distributed Client, or None (threads)
 
     @property
     def years(self):
@@ -72,7 +77,11 @@ class Context:
         return self.config.chunks
 
     def open(self, group: str) -> xr.Dataset:
-        return open_store(self.store_of(group), group)
+        """A stored group, lazily, with the grid's CRS (a group written without one gets it)."""
+        ds = open_store(self.store_of(group), group)
+        if {"y", "x"} <= set(ds.dims) and ds.rio.crs is None:
+            ds = ds.rio.write_crs(self.grid.crs)
+        return ds
 
     def store_of(self, group: str) -> Path:
         """The run's store, or the external store the config names for ``group``."""
@@ -82,6 +91,18 @@ class Context:
     def record_items(self, items) -> None:
         self.items.extend(items)
 
+    def zones(self, name: str):
+        """The zone layer ``name`` (``zones:`` in the config) as a GeoDataFrame in the grid's CRS."""
+        import geopandas as gpd
+
+        from .config import ConfigError
+
+        path = self.config.zone_paths().get(name)
+        if path is None or not path.exists():
+            raise ConfigError(f"zones.{name}: {path or 'not configured'} does not exist; give the "
+                              f"path of a vector file.")
+        return gpd.read_file(path).to_crs(self.grid.crs)
+
 
 @dataclass
 class StageReport:
@@ -90,15 +111,38 @@ class StageReport:
     seconds: float
     regions: int
     regions_already_done: int
+    tables: list = field(default_factory=list)   # the tables it wrote
+    reduce: bool | None = None                   # its global reduction: computed (True), read back (False)
 
 
-def _fingerprint(config: RunConfig, name: str, inputs: dict, grid: Grid) -> str:
-    payload = {"stage": name, "version": STAGES[name].version, "params": config.step_params(name),
+def _fingerprint(config: RunConfig, name: str, inputs: dict, grid: Grid, *, part: str = "stage") -> str:
+    params = config.step_params(name) if part == "stage" else reduce_params(name, config.step_params(name))
+    payload = {"stage": name, "version": STAGES[name].version, "params": params, "part": part,
                "grid": grid.to_dict(), "years": config.years,
                # a token in the source URL expires and changes; the data it reaches does not
                "source": redact(str(config.source)),
-               "chunks": config.chunks, "inputs": inputs}
+               "chunks": config.chunks, "inputs": inputs, "zones": _zones_digest(config, name)}
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def reduce_params(name: str, params: dict) -> dict:
+    """The parameters a stage's reduce step takes (by its signature): only they decide
+    whether a stored reduction still holds (a per-region option does not)."""
+    import inspect
+
+    sig = inspect.signature(STAGES[name].reduce)
+    if any(p.kind is p.VAR_KEYWORD for p in sig.parameters.values()):
+        return params
+    return {k: v for k, v in params.items() if k in sig.parameters}
+
+
+def _zones_digest(config: RunConfig, name: str) -> dict:
+    """The content of the zone files a stage reads (an edited mine boundary changes its result)."""
+    out = {}
+    for zone in STAGES[name].zones:
+        path = config.zone_paths()[zone]
+        out[zone] = hashlib.sha256(path.read_bytes()).hexdigest()[:16] if path.exists() else None
+    return out
 
 
 def _group_fingerprint(store: Path, group: str | None) -> str | None:
@@ -207,13 +251,15 @@ def _check_raster_result(ds, group: str) -> None:
 
 
 def write_resumable(ds: xr.Dataset, store: Path, group: str, *, fingerprint: str, chunks: int,
-                    region_chunks: int, attrs: dict, client=None, progress: bool = True) -> tuple[int, int]:
+                    region_chunks: int, attrs: dict, client=None, progress: bool = True,
+                    tables: dict | None = None, crs=None) -> tuple[int, int]:
     """Write ``ds`` as ``store/group`` region by region; returns (regions, already done).
 
-    The regions go into the staged group, which replaces ``store/group`` once complete.
+    The regions go into the staged group, which replaces ``store/group`` once complete;
+    ``tables`` ({name: DataFrame}) are written into it last, before it is committed.
     """
     _check_raster_result(ds, group)
-    ds = prepare(ds, chunks=chunks)
+    ds = prepare(ds, chunks=chunks, crs=crs)
     ds.attrs.update(redact_obj(attrs))
     ds.attrs[FINGERPRINT] = fingerprint
     ds.attrs[COMPLETE] = False
@@ -255,9 +301,61 @@ def write_resumable(ds: xr.Dataset, store: Path, group: str, *, fingerprint: str
             tracker.mark(name)
             bar.update()
     bar.close()
+    if tables:
+        write_tables(target, where, tables)
     mark_complete(store, group)
     tracker.clear()
     return len(regions), len(regions) - len(todo)
+
+
+def write_table_group(store: Path, group: str, tables: dict, *, fingerprint: str, attrs: dict) -> None:
+    """Write a table-only stage's group (staged, then committed): no regions, one unit."""
+    target, where = stage(store, group)
+    g = zarr.open_group(str(target), path=where, mode="w", zarr_format=2)
+    g.attrs.update({**redact_obj(attrs), FINGERPRINT: fingerprint, COMPLETE: False})
+    write_tables(target, where, tables)
+    mark_complete(store, group)
+
+
+def _compute(obj, client):
+    """Compute on the run's cluster (or the threaded scheduler)."""
+    return client.compute(obj, retries=2).result() if client is not None else obj.compute()
+
+
+def run_reduce(config: RunConfig, name: str, ctx: Context, fingerprint: str, client, log_path: Path) -> tuple[xr.Dataset, bool]:
+    """The stage's global reduction: read back if stored with this fingerprint, else computed
+    once over the whole area and stored as ``<stage>.reduced``. Returns (result, computed)."""
+    group = name + REDUCED
+    if is_complete(ctx.store, group) and _group_fingerprint(ctx.store, group) == fingerprint:
+        return open_store(ctx.store, group).load(), False
+    with _warnings_to_log(log_path, group):
+        result = STAGES[name].reduce(ctx, **reduce_params(name, config.step_params(name)))
+    if not isinstance(result, xr.Dataset):
+        raise TypeError(f"the reduce step of stage {name!r} returned a {type(result).__name__}; it "
+                        f"returns an xarray Dataset (small: bounds, percentiles, a matrix).")
+    result = _compute(result, client)
+    result.attrs[FINGERPRINT] = fingerprint
+    write_store(result, ctx.store, group, provenance=provenance(config={"run": config.name, "stage": name,
+                                                                         "reduce": True}))
+    return open_store(ctx.store, group).load(), True
+
+
+def _split_outputs(result, st, name: str):
+    """(raster Dataset or None, tables dict) from what the stage returned, as it declared."""
+    if st.output == "raster+table":
+        if not isinstance(result, Outputs):
+            raise TypeError(f"stage {name!r} declares output 'raster+table' but returned a "
+                            f"{type(result).__name__}; return cubeeco.pipeline.stages.Outputs(raster=, tables=).")
+        return result.raster, check_tables(result.tables, name)
+    if st.output == "table":
+        if isinstance(result, xr.Dataset):
+            raise TypeError(f"stage {name!r} declares output 'table' but returned a Dataset; return a "
+                            f"pandas DataFrame (or a dict of them), or declare output='raster+table'.")
+        return None, check_tables(result, name)
+    if isinstance(result, pd.DataFrame):
+        raise TypeError(f"stage {name!r} returned a DataFrame but declares output 'raster'; declare "
+                        f"output='table' to store it as a table.")
+    return result, {}
 
 
 def resolve_grid_and_source(config: RunConfig, progress: bool) -> tuple[Grid, object]:
@@ -323,6 +421,30 @@ def _warnings_to_log(log_path: Path, stage: str):
         warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
 
 
+def _run_stage(config, name, fp, inputs, grid, source, store, client, log_path, progress, t0) -> StageReport:
+    st = STAGES[name]
+    ctx = Context(config, grid, source, store, client=client)
+    reduce_computed = None
+    if st.reduce is not None:
+        # its own fingerprint: the stage's (same parameters, grid, inputs), marked as the reduction
+        fp_reduce = _fingerprint(config, name, inputs, grid, part="reduce")
+        ctx.reduced, reduce_computed = run_reduce(config, name, ctx, fp_reduce, client, log_path)
+    with _warnings_to_log(log_path, name):
+        result = st.func(ctx, **config.step_params(name))
+    ds, tables = _split_outputs(result, st, name)
+    attrs = provenance(items=ctx.items, config={"run": config.name, "stage": name,
+                                                  "params": config.step_params(name)})
+    if ds is not None:
+        n, before = write_resumable(ds, store, name, fingerprint=fp, chunks=config.chunks,
+                                    region_chunks=config.region_chunks, attrs=attrs, client=client,
+                                    progress=progress, tables=tables, crs=grid.crs)
+    else:
+        write_table_group(store, name, tables, fingerprint=fp, attrs=attrs)
+        n, before = 0, 0
+    return StageReport(name, "resumed" if before else "computed", round(time.perf_counter() - t0, 2), n,
+                       before, tables=sorted(tables), reduce=reduce_computed)
+
+
 def run(config: RunConfig, *, client=None, progress: bool = True) -> list[StageReport]:
     """Run every step of ``config`` (and the stages they need); skip finished ones."""
     from ..cluster import connect
@@ -347,10 +469,11 @@ def run(config: RunConfig, *, client=None, progress: bool = True) -> list[StageR
         fingerprints: dict[str, str] = {}
         for name in execution_order(config.steps, external=set(config.inputs)):
             t0 = time.perf_counter()
+            inputs = {} if name in config.inputs else {i: fingerprints[i] for i in STAGES[name].inputs}
             if name in config.inputs:
                 fp = _external_fingerprint(config, name)
             else:
-                fp = _fingerprint(config, name, {i: fingerprints[i] for i in STAGES[name].inputs}, grid)
+                fp = _fingerprint(config, name, inputs, grid)
             fingerprints[name] = fp
             if name in config.inputs:
                 report = StageReport(name, "external", 0.0, 0, 0)
@@ -361,16 +484,9 @@ def run(config: RunConfig, *, client=None, progress: bool = True) -> list[StageR
                     discard_staged(store, name)
                     _Progress(store, name, fp).clear()
             else:
-                ctx = Context(config, grid, source, store)
-                with _warnings_to_log(log_path, name):
-                    ds = STAGES[name].func(ctx, **config.step_params(name))
-                attrs = provenance(items=ctx.items, config={"run": config.name, "stage": name,
-                                                              "params": config.step_params(name)})
-                n, before = write_resumable(ds, store, name, fingerprint=fp, chunks=config.chunks,
-                                            region_chunks=config.region_chunks, attrs=attrs, client=client,
-                                            progress=progress)
-                report = StageReport(name, "resumed" if before else "computed",
-                                     round(time.perf_counter() - t0, 2), n, before)
+                report = _run_stage(config, name, fp, inputs, grid, source, store, client, log_path, progress, t0)
+            if STAGES[name].makes_tables and name not in config.inputs:
+                export_csv(store, tables_of(store, name))     # CSV beside the store, also when skipped
             reports.append(report)
             _log_event(log_path, run=config.name, **report.__dict__)
             log.info("stage %s: %s in %.1f s", name, report.action, report.seconds)

@@ -1,8 +1,21 @@
 """The stage registry: adding a stage is one decorated function.
 
-A stage declares the groups it reads (``inputs``), its parameters with defaults and
-a ``version``; it returns a lazy Dataset on the run's grid, which the runner writes
-as the Zarr group of the same name, region by region.
+A stage declares the groups it reads (``inputs``), its parameters with defaults, a
+``version``, what it produces (``output``) and, optionally, a global reduction it needs
+first (``reduce``) and the zone layers it reads (``zones``, e.g. the mine polygons):
+
+* ``output="raster"`` (default): the stage returns a lazy Dataset on the run's grid,
+  which the runner writes as the Zarr group of the same name, region by region;
+* ``output="table"``: it returns a pandas DataFrame (the table named after the stage) or
+  a dict of them; they are stored in the stage's group and exported as CSV
+  (:mod:`cubeeco.io.tables`);
+* ``output="raster+table"``: it returns :class:`Outputs` (a raster and tables).
+
+``reduce(ctx, **params) -> xr.Dataset`` is a global reduction over the whole area (min
+and max, percentiles, a covariance matrix, per-class bounds): the runner computes it once,
+stores it as the group ``<stage>.reduced`` with its own fingerprint, and hands it to the
+stage as ``ctx.reduced`` (in memory), so the per-region pass never recomputes it and a
+resumed run reads it back.
 
 A parameter is declared as a plain default (``"alpha": 0.05``: any value of the
 default's type is accepted) or as a :class:`Param` with a checker, so that a run
@@ -33,6 +46,9 @@ class Param:
     help: str = ""                  # one line for the docs
 
 
+OUTPUT_KINDS = ("raster", "table", "raster+table")
+
+
 @dataclass(frozen=True)
 class Stage:
     name: str
@@ -43,23 +59,49 @@ class Stage:
     description: str = ""
     specs: dict = field(default_factory=dict)      # name -> Param
     check: Callable | None = None                  # check(params, run): needs across stages
+    output: str = "raster"                         # one of OUTPUT_KINDS
+    reduce: Callable | None = None                 # reduce(ctx, **params) -> xr.Dataset, run once
+    zones: tuple[str, ...] = ()                    # zone layers read (ctx.zones(name))
+
+    @property
+    def makes_raster(self) -> bool:
+        return "raster" in self.output
+
+    @property
+    def makes_tables(self) -> bool:
+        return "table" in self.output
+
+
+@dataclass
+class Outputs:
+    """What a ``raster+table`` stage returns: a Dataset on the grid and {name: DataFrame}."""
+
+    raster: xr.Dataset | None = None
+    tables: dict = field(default_factory=dict)
 
 
 STAGES: dict[str, Stage] = {}
 
+REDUCED = ".reduced"    # the group of a stage's global reduction: "<stage>.reduced"
 
-def stage(name: str, *, inputs=(), params=None, version: str = "1", check=None):
-    """Register ``func(ctx, **params) -> xr.Dataset`` as the stage ``name``.
+
+def stage(name: str, *, inputs=(), params=None, version: str = "1", check=None, output: str = "raster",
+          reduce=None, zones=()):
+    """Register ``func(ctx, **params)`` as the stage ``name`` (see the module docstring).
 
     ``params`` maps a name to a default or to a :class:`Param`; ``check(params, run)``
     (optional) raises ``ValueError`` when the run cannot give the stage what it needs.
     """
+    if output not in OUTPUT_KINDS:
+        raise ValueError(f"stage {name!r}: output must be one of {OUTPUT_KINDS}, got {output!r}.")
+    if not name.isidentifier():
+        raise ValueError(f"stage name {name!r} must be an identifier (letters, digits, '_').")
 
     def register(func):
         specs = {k: v if isinstance(v, Param) else Param(v, _like(v)) for k, v in (params or {}).items()}
         STAGES[name] = Stage(name, func, tuple(inputs), {k: p.default for k, p in specs.items()}, version,
                              (func.__doc__ or "").strip().splitlines()[0] if func.__doc__ else "",
-                             specs, check)
+                             specs, check, output, reduce, tuple(zones))
         return func
 
     return register
@@ -250,11 +292,14 @@ def _annual_variable(value, run):
                          f"(an index must also be listed in params.annual.indices).")
 
 
-def _reads_annual_ndvi(params, run):
-    known = annual_variables(run)
-    if known is not None and "ndvi" not in known:
-        raise ValueError("steps: disturbance reads ndvi from the annual stage, which does not make it; "
-                         "add ndvi to params.annual.indices.")
+def _reads_annual_ndvi(stage_name: str):
+    def check(params, run):
+        known = annual_variables(run)
+        if known is not None and "ndvi" not in known:
+            raise ValueError(f"steps: {stage_name} reads ndvi from the annual stage, which does not make "
+                             f"it; add ndvi to params.annual.indices.")
+
+    return check
 
 
 def _annual_var(ctx, variable: str, where: str) -> xr.DataArray:
@@ -303,7 +348,7 @@ def trend_stage(ctx, variable, alpha) -> xr.Dataset:
     return trend(_annual_var(ctx, variable, "params.ndvi_trend.variable"), dim="time", alpha=alpha)
 
 
-@stage("disturbance", inputs=("annual",), check=_reads_annual_ndvi, params={
+@stage("disturbance", inputs=("annual",), check=_reads_annual_ndvi("disturbance"), params={
     "threshold": Param(0.2, number(-1, 1), "NDVI below which a year is bare"),
     "persistence": Param(2, number(1, integer=True), "years in a row that make a change"),
 })
@@ -347,6 +392,20 @@ def land_cover_stage(ctx, collection, asset) -> xr.Dataset:
     ctx.record_items(items)
     lc = open_land_cover(items, grid=ctx.grid, asset=asset, chunksize=ctx.chunks)
     return lc.to_dataset().assign_attrs(_provenance_attrs(lc))
+
+
+@stage("mine_stats", inputs=("annual", "disturbance", "modis_npp"), output="table", zones=("mines",),
+       check=_reads_annual_ndvi("mine_stats"), params={
+           "id_column": Param(None, None, "the mines' identifying column (default: name, mine_id or id)"),
+           "coverage": Param("fraction", one_of(("fraction", "center")),
+                             "pixel weights: covered fraction (exactextract) or cell centre inside"),
+       })
+def mine_stats_stage(ctx, id_column, coverage):
+    """Per-mine tables: area, NDVI, detected opening and restoration, NPP and VCS by year."""
+    from ..workflows.mines import mine_tables
+
+    return mine_tables(_annual_var(ctx, "ndvi", "steps: mine_stats"), ctx.open("disturbance"),
+                       ctx.open("modis_npp"), ctx.zones("mines"), id_column=id_column, coverage=coverage)
 
 
 def _provenance_attrs(da: xr.DataArray) -> dict:

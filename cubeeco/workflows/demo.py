@@ -1,49 +1,32 @@
-"""``cubeeco demo``: the whole chain on the synthetic coal base, scored against its truth.
+"""``cubeeco demo``: the built-in pipeline config on the synthetic coal base, scored against its truth.
 
-synthesize -> annual cube (Zarr) -> indices -> NDVI trend (Sen + Mann-Kendall) ->
-disturbance years -> MODIS NPP and VCS -> land cover -> report with maps and tables.
-Every stage writes one group of one Zarr store; the report compares results with
-the planted truth so a reader sees at once whether the engine recovers it.
+The chain itself is a config (``cubeeco/workflows/configs/demo.yaml``, copied into the
+demo folder as ``demo.yaml``): synthesize -> annual cube -> indices -> NDVI trend ->
+disturbance years -> MODIS NPP and VCS -> land cover -> per-mine tables -> report. What
+is demo-specific lives here: the scores against the planted truth, and their section of
+the report.
 """
 
 from __future__ import annotations
 
 import json
 import time
+from importlib.resources import files
 from pathlib import Path
 
 import numpy as np
 import xarray as xr
+import yaml
 
-from ..io.cube import open_land_cover, open_npp
-from ..io.provenance import provenance
-from ..io.search import search
-from ..io.store import open_store, write_store
-from ..progress import progress as progress_bar
+from ..io.store import open_store
 from ..redact import redact_obj
-from ..synth import preset, synthesize
-from .annual import build_annual_cube
-from .report import map_figure, markdown_table, series_figure, write_markdown
-
-
-class _Timer:
-    def __init__(self):
-        self.stages: dict[str, float] = {}
-
-    def stage(self, name):
-        timer = self
-
-        class _Ctx:
-            def __enter__(self):
-                self.t0 = time.perf_counter()
-
-            def __exit__(self, *exc):
-                timer.stages[name] = round(time.perf_counter() - self.t0, 2)
-
-        return _Ctx()
-
 
 DEMO_MARKER = ".cubeeco-demo"   # written first: the folder holds a demo cubeeco may rewrite
+
+
+def demo_config_text() -> str:
+    """The built-in demo config (YAML)."""
+    return files("cubeeco.workflows").joinpath("configs/demo.yaml").read_text()
 
 
 def _legacy_demo(out: Path) -> bool:
@@ -56,7 +39,7 @@ def _legacy_demo(out: Path) -> bool:
 
 def _claim(out: Path) -> None:
     """``out`` must be new, empty, or an earlier demo's folder: the demo rewrites its own
-    files (report.md, figures/, summary.json, the store), never a user's."""
+    files (demo.yaml, report.html, summary.json, the store), never a user's."""
     if out.exists() and not out.is_dir():
         raise FileExistsError(f"{out} is a file; the demo needs a folder: choose another --out.")
     ours = ((out / DEMO_MARKER).exists() or _legacy_demo(out)) if out.is_dir() else True
@@ -67,142 +50,88 @@ def _claim(out: Path) -> None:
     (out / DEMO_MARKER).touch()
 
 
-def run_demo(out, *, preset_name: str = "demo", progress: bool = True) -> dict:
-    """Run every analysis on the synthetic coal base; returns a summary dict."""
-    import cubeeco
+def demo_config(out: Path, preset_name: str = "demo"):
+    """The demo's RunConfig, its YAML written to ``out/demo.yaml`` (the preset substituted)."""
+    from ..pipeline.config import load_config
 
-    from ..ops.indices import spectral_indices
+    data = yaml.safe_load(demo_config_text())
+    data["synth"]["preset"] = preset_name
+    path = out / "demo.yaml"
+    header = "".join(line + "\n" for line in demo_config_text().splitlines() if line.startswith("#"))
+    path.write_text(header + yaml.safe_dump(data, sort_keys=False))
+    return load_config(path)
+
+
+def run_demo(out, *, preset_name: str = "demo", progress: bool = True) -> dict:
+    """Run the demo config in ``out``, score it against the planted truth; returns a summary."""
+    from ..pipeline.api import write_run_report
+    from ..pipeline.run import run
 
     out = Path(out)
     _claim(out)
-    data, store = out / "data", out / "cubeeco.zarr"
-    figs = out / "figures"
-    figs.mkdir(exist_ok=True)
-    timer = _Timer()
     t_start = time.perf_counter()
-
-    with timer.stage("synthesize"):
-        synth = synthesize(preset(preset_name), data, progress=progress)
-    config, grid = synth.config, synth.config.grid
-
-    with timer.stage("annual_cube"):
-        annual, items = build_annual_cube(source=data, grid=grid)
-        annual = annual.merge(spectral_indices(annual, names=("ndvi", "wet", "ndbsi", "lst")))
-        with progress_bar("annual cube -> Zarr", progress):
-            write_store(annual, store, "annual", provenance=provenance(items=items, config=config.to_dict()))
-        annual = open_store(store, "annual")
-
-    with timer.stage("ndvi_trend"):
-        trend = cubeeco.trend(annual["ndvi"], dim="time")
-        with progress_bar("NDVI trend (Sen + Mann-Kendall) -> Zarr", progress):
-            write_store(trend, store, "ndvi_trend", provenance=provenance(config={"input": "annual/ndvi"}))
-        trend = open_store(store, "ndvi_trend")
-
-    with timer.stage("disturbance"):
-        dist = cubeeco.destruction_restoration_years(annual["ndvi"], threshold=0.2, dim="time")
-        with progress_bar("disturbance years -> Zarr", progress):
-            write_store(dist, store, "disturbance", provenance=provenance(config={"threshold": 0.2}))
-        dist = open_store(store, "disturbance")
-
-    with timer.stage("modis_npp"):
-        modis_items = search("modis-17A3HGF-061", source=data, bbox=list(grid.lonlat_bounds()))
-        npp = open_npp(modis_items, grid=grid)
-        npp_ds = xr.Dataset({"npp": npp, "vcs": cubeeco.vcs(npp)})
-        with progress_bar("MODIS NPP and VCS -> Zarr", progress):
-            write_store(npp_ds, store, "modis_npp", provenance=provenance(items=modis_items))
-        npp_ds = open_store(store, "modis_npp")
-
-    with timer.stage("land_cover"):
-        lc_items = search("synthetic-clcd", source=data)
-        lc = open_land_cover(lc_items, grid=grid)
-        write_store(lc.to_dataset(), store, "land_cover", provenance=provenance(items=lc_items))
-
-    with timer.stage("report"):
-        scores = _write_report(out, data, annual, trend, dist, npp_ds, config, figs, timer)
-
-    summary = {"store": str(store), "report": str(out / "report.md"), "seconds": round(time.perf_counter() - t_start, 1),
-               "stages": timer.stages, "scores": scores}
+    config = demo_config(out, preset_name)
+    reports = run(config, progress=progress)
+    store = config.path(config.store)
+    t0 = time.perf_counter()
+    scores = score_against_truth(store, config.path(config.synth.out))
+    stages = {r.stage: r.seconds for r in reports}
+    summary = {"store": str(store), "report": str(config.report_path()),
+               "tables": str(Path(str(store) + ".tables")), "scores": scores, "stages": stages}
+    write_run_report(config, extra_sections=[_scores_section(scores, config.path(config.synth.out))],
+                     summary={"preset": preset_name, **scores})
+    stages["score_and_report"] = round(time.perf_counter() - t0, 2)
+    summary["seconds"] = round(time.perf_counter() - t_start, 1)
     (out / "summary.json").write_text(json.dumps(redact_obj(summary), indent=1))
     return summary
 
 
-def _write_report(out, data, annual, trend, dist, npp_ds, config, figs, timer) -> dict:
-    import geopandas as gpd
+def score_against_truth(store: Path, data: Path) -> dict:
+    """How well the run recovers what the synthetic base planted.
 
+    * NDVI trend: Pearson r and mean bias of the Sen slope against the planted trend,
+      outside mines and water (NDVI of water is noise around a negative mean);
+    * disturbance: share of mined pixels whose detected destruction year is within one
+      year of the planted one, and the false-alarm rate outside mines.
+    """
     truth = xr.open_zarr(data / "truth" / "truth.zarr")
-    mines = gpd.read_file(data / "vectors" / "mines.geojson").to_crs(config.grid.crs)
-    years = annual.time.dt.year.values
-    ndvi = annual["ndvi"].load()
-    slope = trend["slope"].load()
-    true_slope = truth["ndvi_trend_true"].load()
-    mined = truth["destruction_year"].values > 0
-
-    water = truth["lulc_base"].values == 5    # NDVI of water is noise around a negative mean
-    ok = np.isfinite(slope.values) & ~mined & ~water
-    r_trend = float(np.corrcoef(slope.values[ok], true_slope.values[ok])[0, 1])
-    bias = float(np.mean(slope.values[ok] - true_slope.values[ok]))
-    detected = dist["destruction_year"].values
+    slope = open_store(store, "ndvi_trend")["slope"].values
+    true_slope = truth["ndvi_trend_true"].values
     true_d = truth["destruction_year"].values
+    mined = true_d > 0
+    water = truth["lulc_base"].values == 5
+    ok = np.isfinite(slope) & ~mined & ~water
+    detected = open_store(store, "disturbance")["destruction_year"].values
     hit = np.abs(detected[mined].astype(int) - true_d[mined]) <= 1
-    false_alarm = float(np.mean(detected[~mined] > 0))
-    scores = {"ndvi_trend_pearson_r": round(r_trend, 4), "ndvi_trend_bias": round(bias, 6),
-              "destruction_year_within_1yr": round(float(hit.mean()), 4),
-              "destruction_false_alarm_rate": round(false_alarm, 5)}
+    return {"ndvi_trend_pearson_r": round(float(np.corrcoef(slope[ok], true_slope[ok])[0, 1]), 4),
+            "ndvi_trend_bias": round(float(np.mean(slope[ok] - true_slope[ok])), 6),
+            "destruction_year_within_1yr": round(float(hit.mean()), 4),
+            "destruction_false_alarm_rate": round(float(np.mean(detected[~mined] > 0)), 5)}
 
-    last, first = int(years[-1]), int(years[0])
-    map_figure(figs / "ndvi.png", [
-        (f"NDVI {first}", ndvi.sel(time=str(first)).squeeze(), {"cmap": "YlGn", "vmin": 0, "vmax": 0.7}),
-        (f"NDVI {last}", ndvi.sel(time=str(last)).squeeze(), {"cmap": "YlGn", "vmin": 0, "vmax": 0.7}),
-    ], mines, "Growing-season median NDVI")
-    sig = trend["trend"].where(trend["p"] < 0.05, 0)
-    map_figure(figs / "trend.png", [
-        ("Sen slope of NDVI (yr⁻¹)", slope, {"cmap": "RdYlGn", "vmin": -0.02, "vmax": 0.02}),
-        ("Planted NDVI trend (yr⁻¹)", true_slope, {"cmap": "RdYlGn", "vmin": -0.02, "vmax": 0.02}),
-        ("Mann–Kendall trend (p < 0.05)", sig.assign_attrs(units="−1 / 0 / +1"), {"cmap": "RdYlGn", "vmin": -1, "vmax": 1}),
-    ], mines, "NDVI trend")
-    dy = dist["destruction_year"].where(dist["destruction_year"] > 0)
-    map_figure(figs / "disturbance.png", [
-        ("Detected destruction year", dy.assign_attrs(units="year"), {"cmap": "viridis"}),
-        ("Planted destruction year", truth["destruction_year"].where(truth["destruction_year"] > 0).assign_attrs(units="year"), {"cmap": "viridis"}),
-    ], mines, "Vegetation destruction by mining")
 
-    rows = []
-    mine_id = truth["mine_id"].values
-    npp_vals = npp_ds["npp"].load()
-    for _, m in mines.iterrows():
-        inside = mine_id == m["mine_id"]
-        det = detected[inside]
-        det = det[det > 0]
-        rows.append({
-            "mine": m["name"], "area km²": round(float(inside.sum()) * 900 / 1e6, 2),
-            "opened (planted)": int(m["open_year"]),
-            "opened (detected, median)": int(np.median(det)) if det.size else "-",
-            "restored (planted)": int(m["restoration_year"]) if m["restoration_year"] == m["restoration_year"] and m["restoration_year"] else "-",
-            f"NDVI {first}": round(float(np.nanmean(ndvi.values[0][inside])), 3),
-            f"NDVI {last}": round(float(np.nanmean(ndvi.values[-1][inside])), 3),
-            f"MODIS NPP {int(npp_vals.time.dt.year[-1])} (gC m⁻²)": round(float(np.nanmean(npp_vals.values[-1][inside])), 1),
-        })
-    regional = {"NDVI outside mines": (years, [float(np.nanmean(v[~mined])) for v in ndvi.values]),
-                "NDVI inside mines": (years, [float(np.nanmean(v[mined])) for v in ndvi.values])}
-    series_figure(figs / "ndvi_series.png", regional, "NDVI", "Mean growing-season NDVI")
-    npp_years = npp_vals.time.dt.year.values
-    series_figure(figs / "npp_series.png", {
-        "MODIS NPP, outside mines": (npp_years, [float(np.nanmean(v[~mined])) for v in npp_vals.values]),
-        "MODIS NPP, inside mines": (npp_years, [float(np.nanmean(v[mined])) for v in npp_vals.values]),
-        "planted NPP, inside mines": (truth.time.dt.year.values, [float(v[mined].mean()) for v in truth["npp_true"].values]),
-    }, "g C m⁻² yr⁻¹", "Annual net primary production")
+def _scores_section(scores: dict, data: Path):
+    """The report section that compares the run with the planted truth."""
 
-    lines = [
-        "# cubeeco demo report — synthetic coal base", "",
-        f"Extent {config.width_px} × {config.height_px} pixels at 30 m "
-        f"({config.width_px * config.height_px * 900 / 1e6:.0f} km²), years {first}–{last}, "
-        f"{len(mines)} open-pit mines. Store: `cubeeco.zarr` (groups annual, ndvi_trend, disturbance, modis_npp, land_cover).",
-        "", "## Scores against the planted truth", "", markdown_table([scores]),
-        "## Stage timings (s)", "", markdown_table([timer.stages]),
-        "## Mines", "", markdown_table(rows),
-        "## Maps", "", "![NDVI](figures/ndvi.png)", "", "![trend](figures/trend.png)", "",
-        "![disturbance](figures/disturbance.png)", "", "## Time series", "",
-        "![NDVI series](figures/ndvi_series.png)", "", "![NPP series](figures/npp_series.png)", "",
-    ]
-    write_markdown(out / "report.md", lines)
-    return scores
+    def section(page):
+        import pandas as pd
+
+        truth = xr.open_zarr(data / "truth" / "truth.zarr")
+        page.heading("Scores against the planted truth")
+        page.text("The synthetic coal base plants NDVI trends and mine openings; these scores say "
+                  "how well the run recovers them (cubeeco.workflows.demo.score_against_truth).")
+        page.table(pd.DataFrame([scores]), caption="scores")
+        trend = page.open("ndvi_trend")
+        page.map("NDVI trend: estimated and planted", [
+            ("Sen slope of NDVI (yr⁻¹)", trend["slope"], {"cmap": "RdYlGn", "vmin": -0.02, "vmax": 0.02}),
+            ("Planted NDVI trend (yr⁻¹)", truth["ndvi_trend_true"].assign_attrs(units="yr-1"),
+             {"cmap": "RdYlGn", "vmin": -0.02, "vmax": 0.02}),
+        ])
+        detected = page.open("disturbance")["destruction_year"]
+        planted = truth["destruction_year"]
+        page.map("Vegetation destruction year: detected and planted", [
+            ("Detected", detected.where(detected > 0).assign_attrs(units="year"), {"cmap": "viridis"}),
+            ("Planted", planted.where(planted > 0).assign_attrs(units="year"), {"cmap": "viridis"}),
+        ])
+
+    section.title = "Scores against the planted truth"
+    return section

@@ -1,0 +1,75 @@
+"""``cubeeco demo`` is the built-in pipeline config: same scores as the hand-wired demo had,
+tables as table stages, CSV beside the store, one report.html."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+import yaml
+
+import cubeeco
+from cubeeco.workflows.demo import demo_config_text, run_demo
+
+# the scores of the demo before it became a config (cubeeco d961bcb, preset tiny): the
+# config runs the same stages with the same parameters, so they must not move
+TINY_SCORES = {"ndvi_trend_pearson_r": 0.4082, "ndvi_trend_bias": -0.000818,
+               "destruction_year_within_1yr": 0.8428, "destruction_false_alarm_rate": 0.00886}
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    out = tmp_path_factory.mktemp("demo") / "cubeeco-demo"
+    return out, run_demo(out, preset_name="tiny", progress=False)
+
+
+def test_the_demo_config_gives_the_scores_of_the_hand_wired_demo(demo):
+    _, summary = demo
+    assert summary["scores"] == TINY_SCORES
+
+
+def test_the_demo_writes_its_config_store_tables_and_report(demo):
+    out, summary = demo
+    config = yaml.safe_load((out / "demo.yaml").read_text())
+    assert config["steps"] == yaml.safe_load(demo_config_text())["steps"]
+    assert config["synth"]["preset"] == "tiny"
+    store = out / "cubeeco.zarr"
+    assert sorted(cubeeco.list_tables(store)) == ["mine_series", "mine_summary", "regional_series"]
+    mines = cubeeco.open_table(store, "mine_summary")
+    assert list(mines["mine"]) == ["Mine 001", "Mine 002"]
+    # the coverage-weighted area of a mine polygon is its own area (the zone file says it too)
+    assert mines["area_km2"].tolist() == pytest.approx(mines["area_km2_zones"].tolist(), abs=1e-3)
+    assert mines.attrs["units"]["area_km2"] == "km2"
+    assert (mines["opened_detected"] - mines["open_year"]).abs().max() <= 1
+    series = pd.read_csv(out / "cubeeco.zarr.tables" / "mine_series.csv")
+    assert {"mine", "year [year]", "ndvi_mean [1]", "npp_mean [g C m-2 yr-1]"} <= set(series.columns)
+    html = (out / "report.html").read_text()
+    for heading in ("Scores against the planted truth", "Mines", "NDVI trend", "Tables"):
+        assert heading in html
+    assert "section failed" not in html
+    assert summary["report"] == str(out / "report.html")
+
+
+def test_a_second_demo_in_the_same_folder_skips_every_stage(demo):
+    out, first = demo
+    again = run_demo(out, preset_name="tiny", progress=False)
+    assert again["scores"] == first["scores"]
+    log = [line for line in (out / "cubeeco.zarr.log.jsonl").read_text().splitlines() if '"skipped"' in line]
+    assert len(log) >= 6
+
+
+def test_the_readme_usage_runs_on_the_demo_folder(demo, tmp_path, monkeypatch):
+    """README's Python example, as written (top-level names only), on the demo's output."""
+    import re
+    from pathlib import Path
+
+    out, _ = demo
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    code = re.search(r"## Using it\s+```python\n(.*?)```", readme, re.S).group(1)
+    assert "from cubeeco." not in code and "import cubeeco." not in code, "README uses internal modules"
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "cubeeco-demo").symlink_to(out)
+    scope: dict = {}
+    exec(compile(code, "README.md", "exec"), scope)
+    assert len(scope["per_mine"]) == 2 * scope["annual"].sizes["time"]
+    assert len(scope["by_ring"]) == 2 * 5 and scope["by_ring"]["mean"].notna().all()
+    assert scope["trend"]["slope"].dims == ("y", "x")
