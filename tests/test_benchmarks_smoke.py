@@ -45,3 +45,11 @@ def test_bench_scale_smoke(tmp_path):
     for row in ("sen_mann_kendall", "LocalCluster", "SIGKILLed at 40 %", "restart of the killed run"):
         assert row in text, row
     assert "identical: True" in text
+
+
+def test_bench_zonal_smoke(tmp_path):
+    text = run_script("bench_zonal.py", "--smoke", "--out", str(tmp_path))
+    for row in ("cubeeco.zonal_stats (Zarr)", "exactextract.exact_extract", "rasterstats.zonal_stats"):
+        assert row in text, row
+    diff = float(text.split("cubeeco vs exactextract:")[1].split()[0])
+    assert diff < 1e-6, text

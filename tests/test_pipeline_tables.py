@@ -134,6 +134,13 @@ def test_the_reduce_phase_is_stored_and_read_by_the_per_region_pass(small_base, 
     assert reports["scaled"].reduce is True and len(log.read_text().split()) == 2
 
 
+def _cli_run(cfg: Path, *args: str) -> list[str]:
+    """``cubeeco run CFG ARGS`` in a new process that knows the test stages."""
+    code = ("import sys; sys.path.insert(0, sys.argv[1]); from tests._table_stages import register; "
+            "register(); from cubeeco.cli import main; sys.exit(main(['run', *sys.argv[2:]]))")
+    return [sys.executable, "-c", code, str(REPO), str(cfg), "-q", *args]
+
+
 def _regions_done(store: Path, group: str) -> int:
     return len(list((Path(str(store) + ".progress") / group).glob("r*_*")))
 
@@ -146,11 +153,8 @@ def test_a_finished_reduction_is_not_recomputed_by_a_killed_and_resumed_run(smal
     params = {"annual": {"indices": ["ndvi"]}, "scaled": {"sleep": 0.4}}
     cfg = _config(tmp_path, small_base, ["scaled"], params=params)
     store = tmp_path / "run.zarr"
-    code = ("import sys; sys.path.insert(0, sys.argv[1]); from tests._table_stages import register; "
-            "register(); from cubeeco.cli import main; sys.exit(main(['run', sys.argv[2], '-q']))")
     env = {**os.environ, "CUBEECO_TEST_REDUCE_LOG": str(log)}
-    proc = subprocess.Popen([sys.executable, "-c", code, str(REPO), str(cfg)], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(_cli_run(cfg), env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     deadline = time.time() + 240
     while proc.poll() is None and _regions_done(store, "scaled") < 2 and time.time() < deadline:
         time.sleep(0.05)
@@ -170,3 +174,23 @@ def test_a_finished_reduction_is_not_recomputed_by_a_killed_and_resumed_run(smal
     ndvi = open_store(store, "annual")["ndvi"]
     expected = (ndvi - float(ndvi.min())) / (float(ndvi.max()) - float(ndvi.min()))
     np.testing.assert_allclose(open_store(store, "scaled")["scaled"].values, expected.values, rtol=1e-6)
+
+
+def test_cubeeco_run_writes_the_report_beside_the_store_unless_told_not_to(small_base, tmp_path):
+    cfg = _config(tmp_path, small_base, ["ndvi_table"])
+    done = subprocess.run(_cli_run(cfg), capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    report = tmp_path / "report.html"
+    assert f'"report": "{report}"' in done.stdout
+    html = report.read_text()
+    assert 'name="generator" content="cubeeco' in html and "ndvi_table" in html
+    report.unlink()
+    done = subprocess.run(_cli_run(cfg, "--no-report"), capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0 and not report.exists()
+    # the Python entry point: a dict config, paths relative to the working directory
+    config = yaml.safe_load(cfg.read_text())
+    config["store"] = str(tmp_path / "run.zarr")
+    config["report"] = str(tmp_path / "elsewhere.html")
+    reports = cubeeco.run(config, progress=False)
+    assert [r.action for r in reports] == ["skipped", "skipped"] and (tmp_path / "elsewhere.html").exists()
+
