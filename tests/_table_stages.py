@@ -17,16 +17,16 @@ import xarray as xr
 
 from cubeeco.pipeline.stages import STAGES, Outputs, stage
 
-NAMES = ("scaled", "ndvi_table", "scaled_table", "bad_table")
+NAMES = ("scaled", "ndvi_table", "scaled_table", "bad_table", "clash_table", "dup_a", "dup_b", "texts")
 
 
-def _ndvi_minmax(ctx):
+def _ndvi_minmax(ctx, k):
     log = os.environ.get("CUBEECO_TEST_REDUCE_LOG")
     if log:
         with open(log, "a") as f:
             f.write(f"{os.getpid()}\n")
     ndvi = ctx.open("annual")["ndvi"]
-    return xr.Dataset({"lo": ndvi.min(), "hi": ndvi.max()}).assign_attrs(units="1")
+    return xr.Dataset({"lo": ndvi.min() * k, "hi": ndvi.max() * k}).assign_attrs(units="1")
 
 
 def _slow(block, seconds):
@@ -35,10 +35,12 @@ def _slow(block, seconds):
 
 
 def register():
-    @stage("scaled", inputs=("annual",), reduce=_ndvi_minmax, params={"sleep": 0.0})
-    def scaled(ctx, sleep):
-        """NDVI rescaled to [0, 1] by its whole-area min and max."""
-        ndvi = ctx.open("annual")["ndvi"]
+    @stage("scaled", inputs=("annual",), reduce=_ndvi_minmax, params={"sleep": 0.0, "k": 1.0, "fail": False})
+    def scaled(ctx, sleep, k, fail):
+        """NDVI rescaled to [0, 1] by its whole-area min and max (times k)."""
+        if fail:
+            raise RuntimeError("planned failure after the reduction")
+        ndvi = ctx.open("annual")["ndvi"] * k
         lo, hi = float(ctx.reduced["lo"]), float(ctx.reduced["hi"])
         out = (ndvi - lo) / (hi - lo)
         if sleep:
@@ -69,6 +71,28 @@ def register():
     def bad_table(ctx):
         """Declares a table, returns a raster."""
         return xr.Dataset()
+
+    @stage("clash_table", inputs=("annual",), output="raster+table")
+    def clash_table(ctx):
+        """A table named like its raster's variable."""
+        ndvi = ctx.open("annual")["ndvi"]
+        return Outputs(raster=xr.Dataset({"ndvi0": ndvi.isel(time=0, drop=True)}),
+                       tables={"ndvi0": pd.DataFrame({"n": [1]})})
+
+    @stage("dup_a", output="table")
+    def dup_a(ctx):
+        """A table named summary."""
+        return {"summary": pd.DataFrame({"who": ["a"]})}
+
+    @stage("dup_b", output="table")
+    def dup_b(ctx):
+        """Another table named summary."""
+        return {"summary": pd.DataFrame({"who": ["b"]})}
+
+    @stage("texts", output="table", params={"name": "texts"})
+    def texts(ctx, name):
+        """Text with missing values; the table's name is a parameter."""
+        return {name: pd.DataFrame({"label": ["x", None, np.nan, ""], "v": [1.0, 2.0, np.nan, 4.0]})}
 
     return NAMES
 

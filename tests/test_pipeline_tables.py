@@ -19,7 +19,7 @@ import pytest
 import yaml
 
 import cubeeco
-from cubeeco.io.store import is_complete, open_store
+from cubeeco.io.store import is_complete, open_store, staged_path
 from cubeeco.io.tables import csv_path, list_tables
 from cubeeco.pipeline.config import load_config
 from cubeeco.pipeline.run import run
@@ -161,7 +161,9 @@ def test_a_finished_reduction_is_not_recomputed_by_a_killed_and_resumed_run(smal
     assert proc.poll() is None, proc.communicate()[1].decode()[-2000:]
     proc.send_signal(signal.SIGKILL)
     proc.wait()
-    assert is_complete(store, "scaled.reduced") and not is_complete(store, "scaled")
+    # the reduction is staged beside the store until its stage is complete
+    assert staged_path(store, "scaled.reduced").is_dir() and not is_complete(store, "scaled")
+    assert not is_complete(store, "scaled.reduced")
     assert len(log.read_text().split()) == 1
     os.environ["CUBEECO_TEST_REDUCE_LOG"] = str(log)
     try:
@@ -171,6 +173,7 @@ def test_a_finished_reduction_is_not_recomputed_by_a_killed_and_resumed_run(smal
     assert reports["scaled"].reduce is False, "the resumed run recomputed the reduction"
     assert reports["scaled"].action == "resumed" and reports["scaled"].regions_already_done >= 2
     assert len(log.read_text().split()) == 1
+    assert is_complete(store, "scaled.reduced")
     ndvi = open_store(store, "annual")["ndvi"]
     expected = (ndvi - float(ndvi.min())) / (float(ndvi.max()) - float(ndvi.min()))
     np.testing.assert_allclose(open_store(store, "scaled")["scaled"].values, expected.values, rtol=1e-6)
@@ -193,4 +196,84 @@ def test_cubeeco_run_writes_the_report_beside_the_store_unless_told_not_to(small
     config["report"] = str(tmp_path / "elsewhere.html")
     reports = cubeeco.run(config, progress=False)
     assert [r.action for r in reports] == ["skipped", "skipped"] and (tmp_path / "elsewhere.html").exists()
+
+
+def test_a_table_may_not_replace_a_variable_of_its_raster_nor_another_stages_table(small_base, tmp_path):
+    store = tmp_path / "run.zarr"
+    with pytest.raises(ValueError, match=r"table name\(s\) \['ndvi0'\] are also variables"):
+        run(load_config(_config(tmp_path, small_base, ["clash_table"])), progress=False)
+    assert not is_complete(store, "clash_table")
+    run(load_config(_config(tmp_path, small_base, ["dup_a"])), progress=False)
+    with pytest.raises(ValueError, match=r"table\(s\) \['summary'\] already exist .* stage 'dup_a'"):
+        run(load_config(_config(tmp_path, small_base, ["dup_b"])), progress=False)
+    assert cubeeco.open_table(store, "summary")["who"].tolist() == ["a"]
+
+
+def test_text_columns_keep_their_missing_values_and_stale_csvs_go(small_base, tmp_path):
+    store = tmp_path / "run.zarr"
+    run(load_config(_config(tmp_path, small_base, ["texts"])), progress=False)
+    df = cubeeco.open_table(store, "texts")
+    assert df["label"].tolist() == ["x", None, None, ""]
+    assert np.isnan(df["v"][2])
+    assert csv_path(store, "texts").exists()
+    # the stage now names its table otherwise: the old CSV is gone with the old table
+    run(load_config(_config(tmp_path, small_base, ["texts"], params={"texts": {"name": "renamed"}})),
+        progress=False)
+    assert list_tables(store) == ["renamed"]
+    assert csv_path(store, "renamed").exists() and not csv_path(store, "texts").exists()
+
+
+def test_a_failing_stage_leaves_the_previous_reduction_beside_the_previous_stage(small_base, tmp_path):
+    """The new reduction is staged, committed only with its stage: a run whose per-region
+    pass fails keeps the stored pair consistent, and the next run reads the staged one back."""
+    store = tmp_path / "run.zarr"
+
+    def params(**p):
+        return {"annual": {"indices": ["ndvi"]}, "scaled": p}
+
+    run(load_config(_config(tmp_path, small_base, ["scaled"], params=params(k=1.0))), progress=False)
+    lo1 = float(open_store(store, "scaled.reduced")["lo"])
+    with pytest.raises(RuntimeError, match="planned failure"):
+        run(load_config(_config(tmp_path, small_base, ["scaled"], params=params(k=2.0, fail=True))),
+            progress=False)
+    assert float(open_store(store, "scaled.reduced")["lo"]) == lo1      # the stored pair is intact
+    again = {r.stage: r for r in run(load_config(_config(tmp_path, small_base, ["scaled"],
+                                                          params=params(k=1.0))), progress=False)}
+    assert again["scaled"].action == "skipped" and float(open_store(store, "scaled.reduced")["lo"]) == lo1
+    done = {r.stage: r for r in run(load_config(_config(tmp_path, small_base, ["scaled"],
+                                                         params=params(k=2.0))), progress=False)}
+    assert done["scaled"].reduce is False          # the staged reduction of the failed run, read back
+    assert float(open_store(store, "scaled.reduced")["lo"]) == pytest.approx(2 * lo1)
+
+
+def test_zone_layers_are_fingerprinted_whole_and_must_be_declared(small_base, tmp_path):
+    import geopandas as gpd
+
+    from cubeeco.pipeline.run import Context, _zones_digest
+    from cubeeco.pipeline.stages import STAGES, stage
+
+    mines = gpd.read_file(small_base.root / "vectors" / "mines.geojson")
+    shp = tmp_path / "zones" / "mines.shp"
+    shp.parent.mkdir()
+    mines.to_file(shp)
+
+    @stage("zoned", output="table", zones=("mines",))
+    def zoned(ctx):
+        """Reads its declared zones."""
+        return pd.DataFrame({"n": [len(ctx.zones("mines"))]})
+
+    try:
+        config = load_config(_config(tmp_path, small_base, ["zoned"], zones={"mines": str(shp)}))
+        before = _zones_digest(config, "zoned")
+        mines.assign(name=[f"renamed {i}" for i in range(len(mines))]).to_file(shp)   # only the .dbf changes
+        assert _zones_digest(config, "zoned") != before
+        ctx = Context(config, small_base.config.grid, None, tmp_path / "run.zarr", stage="annual")
+        with pytest.raises(ValueError, match="does not declare it"):
+            ctx.zones("mines")
+        from cubeeco.pipeline.config import ConfigError
+
+        with pytest.raises(ConfigError, match="zones.mines: .* does not exist"):
+            load_config(_config(tmp_path, small_base, ["zoned"], zones={"mines": "nowhere.geojson"}))
+    finally:
+        STAGES.pop("zoned", None)
 

@@ -497,3 +497,21 @@ def test_rings_and_bands_of_lon_lat_zones_are_measured_in_metres_in_their_utm_zo
     assert bands.crs == utm.crs
     np.testing.assert_allclose(bands.area, distance_bands(utm, width=1000, n=2).area, rtol=1e-6)
 
+
+
+@pytest.mark.parametrize("chunks", [{"x": 5}, {"y": 4, "x": 5}, {"y": 4}])
+def test_grid_aligned_polygons_on_chunk_edges_are_counted_once(chunks):
+    """A box whose edges lie on pixel edges that are also chunk edges: the chunk it only
+    touches adds nothing (it used to add a strip of the next chunk), and a box touching the
+    raster from outside gives count 0 instead of failing."""
+    values = np.arange(20 * 24, dtype=np.float64).reshape(20, 24)
+    da = xr.DataArray(values, dims=("y", "x"), coords={"y": 20 - np.arange(20) - 0.5,
+                                                        "x": np.arange(24) + 0.5}).rio.write_crs("EPSG:32649")
+    boxes = gpd.GeoDataFrame(geometry=[shapely.box(5, 14, 9, 18), shapely.box(2, 7, 6, 16),
+                                       shapely.box(24, 0, 30, 5)], crs="EPSG:32649")
+    want = zonal_stats(da, boxes, stats=("count", "sum"))
+    got = zonal_stats(da.chunk(chunks), boxes, stats=("count", "sum"))
+    pd.testing.assert_frame_equal(got, want)
+    # box(5, 14, 9, 18): columns 5-8, rows 2-5 from the top; 16 whole pixels
+    assert want["count"].tolist() == [16.0, 36.0, 0.0]
+    assert want["sum"][0] == values[2:6, 5:9].sum()

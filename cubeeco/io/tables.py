@@ -62,11 +62,19 @@ def _flat(df: pd.DataFrame) -> pd.DataFrame:
     return df.reset_index(drop=True)
 
 
+_MISSING = "cubeeco:missing_rows"   # rows of a text column that hold no value (None, NaN)
+
+
+def _is_text(values: pd.Series) -> bool:
+    return isinstance(values.dtype, pd.CategoricalDtype) or values.dtype == object or values.dtype.kind in "US"
+
+
 def _column(values: pd.Series) -> np.ndarray:
-    if isinstance(values.dtype, pd.CategoricalDtype) or values.dtype == object:
+    if _is_text(values):
         # text columns (mine names): fixed-width unicode, which every Zarr reader knows; a
-        # credential in a text cell (an asset URL with its token) is never stored
-        return np.asarray([redact(v) for v in values.astype(str)], dtype=str)
+        # credential in a text cell (an asset URL with its token) is never stored; a missing
+        # value is "" here and listed in the column's missing rows
+        return np.asarray(["" if pd.isna(v) else redact(str(v)) for v in values.astype(object)], dtype=str)
     if values.dtype.kind == "b":
         return values.to_numpy(dtype=bool)
     return values.to_numpy()
@@ -87,6 +95,8 @@ def write_tables(target: Path, group_path: str, tables: dict[str, pd.DataFrame],
             da = xr.DataArray(_column(flat[col]), dims="row")
             if str(col) in units:
                 da.attrs["units"] = str(units[str(col)])
+            if _is_text(flat[col]) and flat[col].isna().any():
+                da.attrs[_MISSING] = np.flatnonzero(flat[col].isna().to_numpy()).tolist()
             ds[str(col)] = da
         ds.to_zarr(str(target), group=f"{group_path}/{name}", mode="w", consolidated=False,
                    zarr_format=2)
@@ -135,9 +145,35 @@ def open_table(store, name: str) -> pd.DataFrame:
     ds = xr.open_zarr(store, group=f"{group}/{name}", consolidated=False)
     columns = list(ds.attrs.get(_COLUMNS, list(ds.data_vars)))
     df = pd.DataFrame({c: ds[c].values for c in columns})
+    for c in columns:
+        if _MISSING in ds[c].attrs:
+            df[c] = df[c].astype(object)
+            df.loc[ds[c].attrs[_MISSING], c] = None
     df.attrs = {"units": {c: ds[c].attrs["units"] for c in columns if "units" in ds[c].attrs},
                 "stage": group, "table": name, "description": ds.attrs.get("description", "")}
     return df
+
+
+def check_table_names(store, stage: str, tables) -> None:
+    """A table name is one table of the store: a stage may not write a table another
+    stage's complete group already holds (open_table could return only one of them)."""
+    taken = {n: g for n, g in _index(store).items() if g != stage} if Path(store).exists() else {}
+    clash = sorted(n for n in tables if n in taken)
+    if clash:
+        raise ValueError(f"stage {stage!r}: table(s) {clash} already exist in {store}, written by stage "
+                         f"{taken[clash[0]]!r}; a table name is one table of a store, choose another.")
+
+
+def prune_csv(store) -> list[Path]:
+    """Delete the CSVs in ``<store>.tables`` (cubeeco's folder) of tables the store no longer holds."""
+    folder = csv_path(store, "x").parent
+    if not (folder / _CSV_MARK).exists():
+        return []
+    keep = set(list_tables(store)) if Path(store).exists() else set()
+    gone = [f for f in folder.glob("*.csv") if f.stem not in keep]
+    for f in gone:
+        f.unlink()
+    return gone
 
 
 def csv_path(store, name: str) -> Path:

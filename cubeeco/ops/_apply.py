@@ -75,5 +75,7 @@ def _keep_coord_attrs(out: xr.DataArray, args) -> xr.DataArray:
         if isinstance(a, xr.DataArray):
             for name, coord in a.coords.items():
                 if name in out.coords and coord.attrs and not out.coords[name].attrs:
+                    # a copy: the output may share the coordinate object with another input
+                    out = out.assign_coords({name: out.coords[name].copy()})
                     out.coords[name].attrs.update(coord.attrs)
     return out

@@ -107,7 +107,11 @@ def _axis(da, dim):
             raise ValueError(f"da's {dim!r} coordinate is not regularly spaced; zonal_stats needs a regular grid "
                              f"of pixel centres (reproject it onto the analysis grid first).")
     else:
-        res = da.rio.resolution()
+        try:
+            res = da.rio.resolution()
+        except Exception:  # noqa: BLE001  (rioxarray: a one-pixel axis without a transform)
+            raise ValueError(f"da has one pixel along {dim!r} and no transform, so its pixel size is unknown; "
+                             f"write one with da.rio.write_transform(...).") from None
         d = float(res[0] if dim == "x" else res[1])
     return float(c[0] - d / 2.0), d  # edge of the first pixel, signed step
 
@@ -416,7 +420,8 @@ def zonal_stats(da, zones, stats=("mean",), *, coverage="fraction", id_column=No
     quantiles : sequence of float, optional
         Adds one column per quantile, named ``q10`` for 0.1 (:func:`quantile_column`).
     compute : bool
-        False returns a ``dask.delayed`` that yields the DataFrame and computes nothing.
+        False returns a ``dask.delayed`` that yields the DataFrame; for dask input it computes
+        nothing (numpy input is summarised at once and the delayed holds the result).
 
     Returns
     -------
@@ -486,6 +491,12 @@ def zonal_stats(da, zones, stats=("mean",), *, coverage="fraction", id_column=No
         for j in range(len(col_chunks)):
             r0, r1, c0, c1 = row_offs[i], row_offs[i + 1], col_offs[j], col_offs[j + 1]
             sel = strtree.query(shapely.box(c0, r0, c1, r1), predicate="intersects")
+            # a polygon that only touches the chunk's edge covers none of its pixels (and its
+            # window would be a strip of the next chunk, counted twice)
+            bb = px["bbox"][sel]
+            inside = (np.floor(bb[:, 0]) < r1) & (np.ceil(bb[:, 1]) > r0) & \
+                     (np.floor(bb[:, 2]) < c1) & (np.ceil(bb[:, 3]) > c0)
+            sel = sel[inside]
             if len(sel):
                 windows.append((i, j, np.sort(sel)))
     per_layer_chunk = []

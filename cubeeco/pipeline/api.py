@@ -24,6 +24,10 @@ def run(config, *, client=None, progress: bool = True, report: bool = True):
         config = parse_config(config, base_dir=".")
     elif not isinstance(config, RunConfig):
         raise TypeError(f"config must be a YAML path, a dict or a RunConfig, got {type(config).__name__}.")
+    if report:     # before hours of computing: the report could not be written there
+        from ..report.build import check_report_target
+
+        check_report_target(config.report_path())
     reports = run_stages(config, client=client, progress=progress)
     if report:
         write_run_report(config)

@@ -203,6 +203,12 @@ class RunConfig:
     def _check_zones(self) -> None:
         from .stages import STAGES, execution_order
 
+        for name, where in self.zones.items():
+            path = self.path(where)
+            if not path.exists():
+                raise ConfigError(f"zones.{name}: {path} does not exist; give the path of a vector file "
+                                  f"(GeoJSON, GeoPackage, shapefile).")
+
         for name in execution_order(self.steps, external=set(self.inputs)):
             if name in self.inputs:
                 continue

@@ -45,9 +45,15 @@ from ..io.store import (
     prepare,
     stage,
     staged_path,
-    write_store,
 )
-from ..io.tables import check_tables, export_csv, tables_of, write_tables
+from ..io.tables import (
+    check_table_names,
+    check_tables,
+    export_csv,
+    prune_csv,
+    tables_of,
+    write_tables,
+)
 from ..redact import redact, redact_obj
 from .config import RunConfig
 from .stages import REDUCED, STAGES, Outputs, execution_order
@@ -67,6 +73,7 @@ class Context:
     items: list = field(default_factory=list)
     reduced: xr.Dataset | None = None    # the stage's global reduction, computed once (in memory)
     client: object = None                 # the run's distributed Client, or None (threads)
+    stage: str = ""                       # the stage this context serves
 
     @property
     def years(self):
@@ -97,6 +104,10 @@ class Context:
 
         from .config import ConfigError
 
+        if self.stage and name not in STAGES[self.stage].zones:
+            # an undeclared layer would not be in the stage's fingerprint
+            raise ValueError(f"stage {self.stage!r} reads the zone layer {name!r} but does not declare "
+                             f"it: add zones=({name!r},) to its @stage(...).")
         path = self.config.zone_paths().get(name)
         if path is None or not path.exists():
             raise ConfigError(f"zones.{name}: {path or 'not configured'} does not exist; give the "
@@ -140,9 +151,23 @@ def _zones_digest(config: RunConfig, name: str) -> dict:
     """The content of the zone files a stage reads (an edited mine boundary changes its result)."""
     out = {}
     for zone in STAGES[name].zones:
-        path = config.zone_paths()[zone]
-        out[zone] = hashlib.sha256(path.read_bytes()).hexdigest()[:16] if path.exists() else None
+        digest = hashlib.sha256()
+        for f in _layer_files(config.zone_paths()[zone]):
+            digest.update(f.name.encode() + b"\0" + f.read_bytes())
+        out[zone] = digest.hexdigest()[:16]
     return out
+
+
+def _layer_files(path: Path) -> list[Path]:
+    """Every file a vector layer is made of: a shapefile's .dbf, .prj, ... beside its .shp,
+    a folder's (FileGDB) files."""
+    if path.is_dir():
+        return sorted(f for f in path.rglob("*") if f.is_file())
+    if not path.exists():
+        return []
+    if path.suffix.lower() == ".shp":
+        return sorted(f for f in path.parent.glob(path.stem + ".*") if f.is_file())
+    return [path]
 
 
 def _group_fingerprint(store: Path, group: str | None) -> str | None:
@@ -322,22 +347,67 @@ def _compute(obj, client):
     return client.compute(obj, retries=2).result() if client is not None else obj.compute()
 
 
+_READY = "cubeeco:reduce_ready"    # a staged reduction, computed whole, waiting for its stage
+
+
 def run_reduce(config: RunConfig, name: str, ctx: Context, fingerprint: str, client, log_path: Path) -> tuple[xr.Dataset, bool]:
-    """The stage's global reduction: read back if stored with this fingerprint, else computed
-    once over the whole area and stored as ``<stage>.reduced``. Returns (result, computed)."""
+    """The stage's global reduction, computed once over the whole area; returns (result, computed).
+
+    It is read back when stored with this fingerprint: in the store (``<stage>.reduced``),
+    or staged by a run that was killed before its stage was complete. A new one is staged
+    (``<store>.staging/<stage>.reduced``) and committed by :func:`commit_reduce` only once
+    the stage itself is, so a run that fails leaves the previous reduction beside the
+    previous stage, never a new reduction beside an old stage.
+    """
     group = name + REDUCED
     if is_complete(ctx.store, group) and _group_fingerprint(ctx.store, group) == fingerprint:
         return open_store(ctx.store, group).load(), False
+    staged = staged_path(ctx.store, group)
+    if _staged_reduction(staged, fingerprint):
+        return xr.open_zarr(staged, consolidated=False).load(), False
     with _warnings_to_log(log_path, group):
         result = STAGES[name].reduce(ctx, **reduce_params(name, config.step_params(name)))
     if not isinstance(result, xr.Dataset):
         raise TypeError(f"the reduce step of stage {name!r} returned a {type(result).__name__}; it "
                         f"returns an xarray Dataset (small: bounds, percentiles, a matrix).")
-    result = _compute(result, client)
-    result.attrs[FINGERPRINT] = fingerprint
-    write_store(result, ctx.store, group, provenance=provenance(config={"run": config.name, "stage": name,
-                                                                         "reduce": True}))
-    return open_store(ctx.store, group).load(), True
+    result = prepare(_compute(result, client))
+    result.attrs.update(provenance(config={"run": config.name, "stage": name, "reduce": True}))
+    result.attrs.update({FINGERPRINT: fingerprint, COMPLETE: False})
+    target, where = stage(ctx.store, group)
+    result.to_zarr(target, group=where, mode="w", consolidated=False, zarr_format=2,
+                   encoding=encoding_for(result))
+    zarr.open_group(str(staged), mode="a", use_consolidated=False).attrs[_READY] = True
+    return xr.open_zarr(staged, consolidated=False).load(), True
+
+
+def _staged_reduction(staged: Path, fingerprint: str) -> bool:
+    try:
+        attrs = zarr.open_group(str(staged), mode="r", use_consolidated=False).attrs
+    except Exception:  # noqa: BLE001  (none staged)
+        return False
+    return attrs.get(FINGERPRINT) == fingerprint and bool(attrs.get(_READY))
+
+
+def commit_reduce(config: RunConfig, name: str, fingerprint: str, ctx: Context, client, log_path: Path) -> None:
+    """Put the stage's staged reduction in the store once the stage is complete; a stored
+    reduction that does not belong to the stored stage (a run killed between the two
+    commits) is made again."""
+    group = name + REDUCED
+    if is_complete(ctx.store, group) and _group_fingerprint(ctx.store, group) == fingerprint:
+        return
+    if not _staged_reduction(staged_path(ctx.store, group), fingerprint):
+        run_reduce(config, name, ctx, fingerprint, client, log_path)
+    mark_complete(ctx.store, group)
+
+
+def _check_table_names(store: Path, name: str, tables: dict, ds) -> None:
+    """A table name is one table in the store, and never a variable of its stage's raster."""
+    if ds is not None:
+        clash = sorted(set(tables) & {str(v) for v in ds.variables})
+        if clash:
+            raise ValueError(f"stage {name!r}: table name(s) {clash} are also variables or coordinates "
+                             f"of its raster; name the tables differently.")
+    check_table_names(store, name, tables)
 
 
 def _split_outputs(result, st, name: str):
@@ -423,7 +493,7 @@ def _warnings_to_log(log_path: Path, stage: str):
 
 def _run_stage(config, name, fp, inputs, grid, source, store, client, log_path, progress, t0) -> StageReport:
     st = STAGES[name]
-    ctx = Context(config, grid, source, store, client=client)
+    ctx = Context(config, grid, source, store, client=client, stage=name)
     reduce_computed = None
     if st.reduce is not None:
         # its own fingerprint: the stage's (same parameters, grid, inputs), marked as the reduction
@@ -432,6 +502,7 @@ def _run_stage(config, name, fp, inputs, grid, source, store, client, log_path, 
     with _warnings_to_log(log_path, name):
         result = st.func(ctx, **config.step_params(name))
     ds, tables = _split_outputs(result, st, name)
+    _check_table_names(store, name, tables, ds)
     attrs = provenance(items=ctx.items, config={"run": config.name, "stage": name,
                                                   "params": config.step_params(name)})
     if ds is not None:
@@ -440,7 +511,10 @@ def _run_stage(config, name, fp, inputs, grid, source, store, client, log_path, 
                                     progress=progress, tables=tables, crs=grid.crs)
     else:
         write_table_group(store, name, tables, fingerprint=fp, attrs=attrs)
+        _Progress(store, name, fp).clear()    # a raster version of the stage, killed, left some
         n, before = 0, 0
+    if st.reduce is not None:
+        commit_reduce(config, name, fp_reduce, ctx, client, log_path)
     return StageReport(name, "resumed" if before else "computed", round(time.perf_counter() - t0, 2), n,
                        before, tables=sorted(tables), reduce=reduce_computed)
 
@@ -482,7 +556,11 @@ def run(config: RunConfig, *, client=None, progress: bool = True) -> list[StageR
                 # a half-written version for other parameters is no longer wanted
                 if _group_fingerprint(staged_path(store, name), None) not in (None, fp):
                     discard_staged(store, name)
-                    _Progress(store, name, fp).clear()
+                _Progress(store, name, fp).clear()
+                if STAGES[name].reduce is not None:
+                    ctx = Context(config, grid, source, store, client=client, stage=name)
+                    commit_reduce(config, name, _fingerprint(config, name, inputs, grid, part="reduce"),
+                                  ctx, client, log_path)
             else:
                 report = _run_stage(config, name, fp, inputs, grid, source, store, client, log_path, progress, t0)
             if STAGES[name].makes_tables and name not in config.inputs:
@@ -490,4 +568,5 @@ def run(config: RunConfig, *, client=None, progress: bool = True) -> list[StageR
             reports.append(report)
             _log_event(log_path, run=config.name, **report.__dict__)
             log.info("stage %s: %s in %.1f s", name, report.action, report.seconds)
+        prune_csv(store)      # a table the store no longer holds has no CSV either
     return reports

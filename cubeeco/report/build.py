@@ -79,7 +79,9 @@ def is_cubeeco_report(path) -> bool:
         return False
 
 
-def _check_out(out: Path) -> None:
+def check_report_target(out: Path) -> None:
+    """Refuse a report path that is a folder or a file cubeeco did not write."""
+    out = Path(out)
     if out.is_dir():
         raise FileExistsError(f"{out} is a folder; give the path of the report file (e.g. {out / 'report.html'}).")
     if out.exists() and not is_cubeeco_report(out):
@@ -347,7 +349,7 @@ def _write_atomically(out: Path, text: str) -> None:
     try:
         with open(tmp, "w", encoding="utf-8") as f:
             f.write(text)
-        _check_out(out)      # a foreign file that appeared meanwhile is still not ours to replace
+        check_report_target(out)      # a foreign file that appeared meanwhile is still not ours to replace
         os.replace(tmp, out)
     finally:
         if tmp.exists():
@@ -374,7 +376,7 @@ def write_report(store, out=None, *, title: str | None = None, boundaries=None, 
     if not is_zarr_store(store):
         raise FileNotFoundError(f"no Zarr store at {store}.")
     out = Path(out) if out is not None else store.parent / "report.html"
-    _check_out(out)
+    check_report_target(out)
 
     groups = list_groups(store)
     complete = {g: is_complete(store, g) for g in groups}

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
-from .page import overview
+from .page import masked, overview
 from .sections import section
 
 # known class legends: {code: (label, colour)}
@@ -37,7 +37,7 @@ def _at_year(da, i: int):
 
 def _regional(page, da, label: str) -> dict:
     """Mean series of ``da`` over an overview, inside / outside the zones when there are some."""
-    ov = overview(da, page.max_px).load()
+    ov = masked(overview(da, page.max_px)).load()
     inside = page.zone_mask(ov)
     if inside is None or not inside.any() or inside.all():
         return {label: ov.mean(("y", "x"))}
@@ -47,7 +47,7 @@ def _regional(page, da, label: str) -> dict:
 
 
 def _robust_abs(da, q: float = 98) -> float:
-    v = np.asarray(overview(da, 256).values, dtype="float64")
+    v = np.asarray(masked(overview(da, 256)).values, dtype="float64")
     v = np.abs(v[np.isfinite(v)])
     return float(np.percentile(v, q)) if v.size and np.percentile(v, q) > 0 else 1.0
 

@@ -42,6 +42,15 @@ def overview(da, max_px: int = MAX_PX):
     return da.isel({d: slice(None, None, step) for d in ("y", "x") if d in da.dims})
 
 
+def masked(da):
+    """``da`` with its integer nodata (``nodata`` / ``_FillValue`` attr) as NaN, for means,
+    colour ranges and continuous maps (a class raster keeps its codes: do not use it there)."""
+    nodata = da.attrs.get("nodata", da.attrs.get("_FillValue"))
+    if da.dtype.kind in "iu" and nodata is not None:
+        return da.where(da != nodata)
+    return da
+
+
 def _plt():
     import matplotlib
 
@@ -244,7 +253,10 @@ class Page:
             else:
                 kw.setdefault("interpolation", "nearest")
                 if values.dtype.kind not in "f":
+                    nodata = da.attrs.get("nodata", da.attrs.get("_FillValue"))
                     values = values.astype("float64")
+                    if nodata is not None:      # an integer layer's nodata is no value
+                        values[values == float(nodata)] = np.nan
                 finite = values[np.isfinite(values)]
                 if finite.size and finite.min() == finite.max() and not {"vmin", "vmax", "norm"} & set(kw):
                     kw["vmin"], kw["vmax"] = finite.min() - 1, finite.max() + 1   # one value: centred
@@ -276,7 +288,9 @@ class Page:
             if s is None:
                 continue
             if hasattr(s, "dims"):
-                s = s.squeeze(drop=True)
+                # size-1 dims go, but a one-step series keeps its own axis (one point)
+                keep = s.dims[0] if s.ndim == 1 else None
+                s = s.squeeze([d for d in s.dims if s.sizes[d] == 1 and d != keep], drop=True)
                 if s.ndim != 1:
                     continue
                 s = s.load()
