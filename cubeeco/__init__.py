@@ -46,6 +46,19 @@ _LAZY = {
     "spectral_indices": "cubeeco.ops.indices",
     "ols_predict": "cubeeco.ops.trend",
     "write_report": "cubeeco.report",
+    "open_dem": "cubeeco.io.cube",
+    "geodetector": "cubeeco.ops.geodetector",
+    "sample_pixels": "cubeeco.ops.geodetector",
+    "slope_aspect": "cubeeco.ops.terrain",
+    "distance_to": "cubeeco.ops.terrain",
+    "pettitt": "cubeeco.ops.changepoint",
+    "split_trend": "cubeeco.ops.changepoint",
+    "fdr_adjust": "cubeeco.ops.significance",
+    "significance_classes": "cubeeco.ops.significance",
+    "share_significant": "cubeeco.ops.significance",
+    "piecewise_linear_fit": "cubeeco.ops.series",
+    "quadratic_fit": "cubeeco.ops.series",
+    "series_trend": "cubeeco.ops.series",
 }
 
 __all__ = sorted([*_LAZY, "__version__"])

@@ -139,6 +139,8 @@ def _stack(items: list[dict], assets, grid: Grid, dtype, fill_value, chunksize: 
 
 
 def _finish(obj, grid: Grid, missing: dict | None = None, skipped: list | None = None):
+    import rioxarray  # noqa: F401  (registers .rio)
+
     from ..redact import redact_obj
 
     obj = obj.rio.write_crs(grid.crs) if hasattr(obj, "rio") else obj
@@ -426,6 +428,24 @@ def open_land_cover(items, *, grid: Grid, asset: str = "data", chunksize: int = 
     raw = _mosaic_by_year(raw, nodata)
     raw.attrs = {"long_name": "land cover class", "_FillValue": nodata, "nodata": nodata, "asset": asset}
     return _finish(raw.rename("land_cover"), grid, missing, skipped)
+
+
+def open_dem(items, *, grid: Grid, asset: str = "data", chunksize: int = 512) -> xr.DataArray:
+    """Elevation (m) on ``grid``: the DEM tiles (``cop-dem-glo-30``, ``nasadem``, the synthetic
+    DEM) mosaicked, bilinear (elevation is continuous; nodata stays out of the blend)."""
+    dicts = _as_dicts(items)
+    dicts, missing = _single_asset(dicts, asset, "DEM")
+    info = [meta.band_info(d, asset, meta.BandInfo(nodata=-32768.0, dtype="float32")) for d in dicts]
+    nodata = next((i.nodata for i in info if i.nodata is not None), -32768.0)
+    raw, skipped = _stack(dicts, [asset], grid, np.float32, np.nan, chunksize, Resampling.bilinear, "raise")
+    if raw is None:
+        raise ValueError(f"no DEM item of {meta.collection_of(dicts)} overlaps the grid {grid.to_dict()}.")
+    raw = raw.sel(band=asset, drop=True)
+    raw = raw.where(raw != np.float32(nodata))
+    dem = raw.max("time", skipna=True) if raw.sizes.get("time", 1) > 1 else raw.isel(time=0, drop=True)
+    dem = dem.drop_vars([c for c in dem.coords if c not in ("y", "x")])
+    dem.attrs = {"long_name": "elevation", "units": "m"}
+    return _finish(dem.rename("elevation"), grid, missing, skipped)
 
 
 def open_climate(zarr_path, *, grid: Grid, method: str = "linear", chunksize: int = 512) -> xr.Dataset:
