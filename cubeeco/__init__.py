@@ -59,6 +59,10 @@ _LAZY = {
     "piecewise_linear_fit": "cubeeco.ops.series",
     "quadratic_fit": "cubeeco.ops.series",
     "series_trend": "cubeeco.ops.series",
+    "eg_index": "cubeeco.ops.eg",
+    "eg_moving_window": "cubeeco.ops.eg",
+    "rsei_eg_overlay": "cubeeco.ops.eg",
+    "overlay_areas": "cubeeco.ops.eg",
 }
 
 __all__ = sorted([*_LAZY, "__version__"])
