@@ -471,3 +471,280 @@ def grouped_quantiles(values, labels, n_groups, q, *, dims=None, nbins: int | No
 
 
 __all__ = ["MOMENT_NAMES", "finalize_moments", "grouped_moments", "grouped_quantiles", "grouped_stat"]
+
+
+# ------------------------------------------------------------------ feature covariance (added for RSEI)
+# Streaming mean / covariance of F features over the pixels of each layer, and the range of
+# a linear projection of them: the global reductions behind the RSEI's PCA (cubeeco.ops.rsei).
+# Same split as above: a numba block kernel (cubeeco.kernels.rsei) per block via
+# dask.array.blockwise, a combine tree (dask.array.reduction), a finalize on the small table.
+class _FeaturePlan:
+    """``values`` transposed to (kept..., feature, reduced...), feature in one chunk; mask aligned."""
+
+    def __init__(self, values, feature_dim, dims, mask):
+        if not isinstance(values, xr.DataArray):
+            raise TypeError(f"values must be a DataArray, got {type(values).__name__}.")
+        if feature_dim not in values.dims:
+            raise ValueError(f"feature_dim {feature_dim!r} is not a dim of values {values.dims}.")
+        if dims is None:
+            dims = tuple(d for d in values.dims if d != feature_dim)
+        elif dims is Ellipsis:
+            dims = values.dims
+        elif isinstance(dims, str):
+            dims = (dims,)
+        missing = [d for d in dims if d not in values.dims]
+        if missing:
+            raise ValueError(f"dims {missing} are not dims of values {values.dims}.")
+        self.feature_dim = feature_dim
+        self.reduced = tuple(d for d in values.dims if d in dims and d != feature_dim)
+        self.kept = tuple(d for d in values.dims if d not in self.reduced and d != feature_dim)
+        self.order = (*self.kept, feature_dim, *self.reduced)
+        values = values.transpose(*self.order)
+        if mask is not None:
+            if not isinstance(mask, xr.DataArray):
+                raise TypeError("mask must be a DataArray.")
+            extra = [d for d in mask.dims if d not in values.dims or d == feature_dim]
+            if extra:
+                raise ValueError(f"mask has dims {extra} that values' pixels lack.")
+            for d in mask.dims:
+                if mask.sizes[d] != values.sizes[d]:
+                    raise ValueError(f"mask has {mask.sizes[d]} steps along {d!r}, values {values.sizes[d]}.")
+            mask = mask.astype(bool).transpose(*[d for d in self.order if d in mask.dims])
+        self.lazy = values.chunks is not None or (mask is not None and mask.chunks is not None)
+        if self.lazy:
+            values = values.chunk({feature_dim: -1}) if values.chunks is not None else values.chunk(
+                {feature_dim: -1})
+            if mask is not None:
+                if mask.chunks is None:
+                    mask = mask.chunk({d: values.chunksizes[d] for d in mask.dims})
+                values, mask = xr.unify_chunks(values, mask)
+                if len(values.chunksizes[feature_dim]) != 1:
+                    values = values.chunk({feature_dim: -1})
+        self.values, self.mask = values, mask
+        self.nk = len(self.kept)
+        self.nf = values.sizes[feature_dim]
+        self.kept_shape = tuple(values.sizes[d] for d in self.kept)
+        self.mpos = None if mask is None else tuple(self.order.index(d) for d in mask.dims)
+
+    def table(self, arr, name):
+        """A (kept..., feature) DataArray -> numpy/dask (kept..., F) chunked like the values."""
+        if arr is None:
+            return None
+        if not isinstance(arr, xr.DataArray):
+            arr = xr.DataArray(np.broadcast_to(np.asarray(arr, dtype=np.float64), self.nf), dims=(self.feature_dim,))
+        extra = [d for d in arr.dims if d not in (*self.kept, self.feature_dim)]
+        if extra:
+            raise ValueError(f"{name} has dims {extra}; expected a subset of {(*self.kept, self.feature_dim)}.")
+        arr = arr.astype(np.float64)
+        if self.feature_dim not in arr.dims:
+            arr = arr.expand_dims({self.feature_dim: self.nf})
+        for d in self.kept:
+            if d not in arr.dims:
+                arr = arr.expand_dims({d: self.values.sizes[d]})
+        arr = arr.transpose(*self.kept, self.feature_dim)
+        if not self.lazy:
+            return np.asarray(arr.values)
+        chunks = (*[self.values.chunksizes[d] for d in self.kept], (self.nf,))
+        data = arr.data
+        return data.rechunk(chunks) if isinstance(data, dsa.Array) else dsa.from_array(np.asarray(data), chunks=chunks)
+
+    def blockwise(self, func, table_shape, *extra, **kwargs):
+        ind = tuple(f"d{i}" for i in range(len(self.order)))
+        tind = tuple(f"t{i}" for i in range(len(table_shape)))
+        args = [self.values.data, ind]
+        args += [None, None] if self.mask is None else [self.mask.data, tuple(ind[p] for p in self.mpos)]
+        for e in extra:
+            args += [None, None] if e is None else [e, ind[:self.nk + 1]]
+        return dsa.blockwise(
+            func, (*ind, *tind), *args,
+            new_axes={t: s for t, s in zip(tind, table_shape)},
+            adjust_chunks={ind[i]: 1 for i in range(self.nk, len(ind))},
+            dtype=np.float64, meta=np.empty((0,) * (len(ind) + len(tind))),
+            concatenate=True, nk=self.nk, mpos=self.mpos, **kwargs,
+        )
+
+    def reduce(self, partial, merge, split_every, name):
+        axes = tuple(range(self.nk, len(self.order)))
+        return dsa.reduction(partial, _identity, merge, combine=merge, axis=axes, keepdims=False,
+                             dtype=np.float64, split_every=split_every, concatenate=True,
+                             meta=np.empty((0,) * (partial.ndim - len(axes))), name=name)
+
+
+def _feature_block(v, m, nk, mpos):
+    """(L, F, N) values and the (0 | 1 | L, N) use-mask of one (kept..., F, reduced...) block."""
+    kshape = v.shape[:nk]
+    n_layers = math.prod(kshape)
+    v3 = v.reshape(n_layers, v.shape[nk], -1)
+    if m is None:
+        return v3, None, kshape
+    m = _expand(m, mpos, v.ndim)
+    per_layer = any(s != 1 for s in m.shape[:nk])
+    shape = (*kshape, *v.shape[nk + 1:]) if per_layer else v.shape[nk + 1:]
+    m = np.broadcast_to(m[(slice(None),) * nk + (0,)] if per_layer else m[(0,) * (nk + 1)], shape)
+    return v3, m.reshape(n_layers if per_layer else 1, -1), kshape
+
+
+def _cross_block(v, m, lo, hi, *, nk, mpos):
+    from ..kernels import rsei as K
+
+    v3, use, kshape = _feature_block(v, m, nk, mpos)
+    f = v3.shape[1]
+    lo2 = None if lo is None else lo.reshape(-1, f)
+    hi2 = None if hi is None else hi.reshape(-1, f)
+    out = K.cross_moments(v3, use, lo2, hi2)
+    return out.reshape(*kshape, *(1,) * (v.ndim - nk), f, 2 + f)
+
+
+def _proj_block(v, m, lo, hi, w, *, nk, mpos):
+    from ..kernels import rsei as K
+
+    v3, use, kshape = _feature_block(v, m, nk, mpos)
+    f = v3.shape[1]
+    lo2 = None if lo is None else lo.reshape(-1, f)
+    hi2 = None if hi is None else hi.reshape(-1, f)
+    out = K.projection_range(v3, w.reshape(-1, f), use, lo2, hi2)
+    return out.reshape(*kshape, *(1,) * (v.ndim - nk), 2)
+
+
+def _fold_axes(x, axis, keepdims, trailing, fold):
+    axis = tuple(sorted(axis))
+    rest = tuple(s for i, s in enumerate(x.shape) if i not in axis)
+    xs = np.moveaxis(x, axis, tuple(range(len(axis)))).reshape(-1, *rest)
+    acc = xs[0]
+    for j in range(1, xs.shape[0]):
+        acc = fold(acc, xs[j])
+    return np.expand_dims(acc, axis) if keepdims else acc
+
+
+def _merge_cross_axes(x, axis=None, keepdims=False, **_):
+    from ..kernels import rsei as K
+
+    return _fold_axes(x, axis, keepdims, 2, K.merge_cross)
+
+
+def _range_axes(x, axis=None, keepdims=False, **_):
+    def fold(a, b):
+        out = np.empty_like(a)
+        out[..., 0] = np.fmin(a[..., 0], b[..., 0])
+        out[..., 1] = np.fmax(a[..., 1], b[..., 1])
+        return out
+
+    return _fold_axes(x, axis, keepdims, 1, fold)
+
+
+def _bounds_tables(plan, bounds):
+    if bounds is None:
+        return None, None
+    lo, hi = bounds
+    return plan.table(lo, "bounds[0]"), plan.table(hi, "bounds[1]")
+
+
+def _cov_dataset(count, mean, comoment, kept, kept_coords, feature_dim, feature_coord, ddof):
+    f2 = f"{feature_dim}2"
+    coords = dict(kept_coords)
+    if feature_coord is not None:
+        coords[feature_dim] = feature_coord.values
+        coords[f2] = feature_coord.values
+    ds = xr.Dataset(
+        {"count": (kept, count), "mean": ((*kept, feature_dim), mean),
+         "comoment": ((*kept, feature_dim, f2), comoment)},
+        coords=coords,
+    )
+    return _with_cov(ds, ddof)
+
+
+def _with_cov(ds, ddof):
+    dof = ds["count"] - ddof
+    ds["cov"] = ds["comoment"] / dof.where(dof > 0)
+    ds.attrs["ddof"] = ddof
+    return ds
+
+
+def covariance(values, feature_dim: str, *, dims=None, mask=None, bounds=None, ddof: int = 1,
+               split_every=None) -> xr.Dataset:
+    """Streaming mean and covariance of the ``feature_dim`` features over ``dims`` (one pass, lazy).
+
+    values
+        DataArray with a feature dim (e.g. ``index``: ndvi, wet, ndbsi, lst) and pixel dims.
+    dims
+        Dims reduced (default: every dim but ``feature_dim``; ``...`` the same); the others
+        are kept, e.g. ``dims=("y", "x")`` gives one covariance per year.
+    mask
+        Optional bool DataArray over a subset of the pixel dims: True = use the pixel.  A pixel
+        of a layer counts when every feature is finite there and the mask is True.
+    bounds
+        Optional ``(lo, hi)``, each a DataArray over (a subset of) (kept..., feature): the
+        features are min-max normalised, z = clip((x - lo) / (hi - lo), 0, 1), first
+        (z = 0 where hi <= lo).  Without them the values are used as they are.
+
+    Returns a Dataset: ``count`` (kept...), ``mean`` (kept..., feature), ``comoment``
+    (kept..., feature, feature2) = Σ (z - mean)(z - mean)ᵀ and ``cov`` = comoment /
+    (count - ddof) (NaN where count <= ddof), lazy for dask input.  Blocks are reduced to
+    (count, mean, co-moment) tables by ``cubeeco.kernels.rsei.cross_moments`` and folded
+    with Chan's formula (``merge_cross``); the result is the same for every chunking.
+    Combine groups of the kept dims afterwards with :func:`merge_covariance`.
+    """
+    from ..kernels import rsei as K
+
+    plan = _FeaturePlan(values, feature_dim, dims, mask)
+    lo, hi = _bounds_tables(plan, bounds)
+    f = plan.nf
+    if plan.lazy:
+        partial = plan.blockwise(_cross_block, (f, 2 + f), lo, hi)
+        table = plan.reduce(partial, _merge_cross_axes, split_every, "feature-covariance")
+    else:
+        m = None if plan.mask is None else plan.mask.values
+        table = _cross_block(plan.values.values, m, lo, hi, nk=plan.nk, mpos=plan.mpos)
+        table = table.reshape(*plan.kept_shape, f, 2 + f)
+    kept_coords = {d: plan.values[d] for d in plan.kept if d in plan.values.coords}
+    fcoord = plan.values[feature_dim] if feature_dim in plan.values.coords else None
+    return _cov_dataset(table[..., 0, K.COUNT], table[..., :, K.MEAN], table[..., :, K.COMOMENT:], plan.kept,
+                        kept_coords, feature_dim, fcoord, ddof)
+
+
+def merge_covariance(cov: xr.Dataset, dim, ddof: int | None = None) -> xr.Dataset:
+    """Pool a :func:`covariance` result over the kept dim(s) ``dim`` (exact, lazy).
+
+    n = Σ n_k, mean = Σ n_k m_k / n, comoment = Σ C_k + Σ n_k (m_k - mean)(m_k - mean)ᵀ.
+    """
+    dims = (dim,) if isinstance(dim, str) else tuple(dim)
+    ddof = cov.attrs.get("ddof", 1) if ddof is None else ddof
+    fdim = cov["mean"].dims[-1]
+    f2 = cov["comoment"].dims[-1]
+    n_k = cov["count"]
+    n = n_k.sum(dims)
+    m_k = cov["mean"]
+    mean = (n_k * m_k).sum(dims) / n.where(n > 0)
+    mean = mean.fillna(0.0)
+    d = m_k - mean
+    outer = d * d.rename({fdim: f2})
+    comoment = cov["comoment"].sum(dims) + (n_k * outer).sum(dims)
+    ds = xr.Dataset({"count": n, "mean": mean, "comoment": comoment.transpose(*mean.dims, f2)})
+    return _with_cov(ds, ddof)
+
+
+def projection_range(values, feature_dim: str, weights, *, dims=None, mask=None, bounds=None,
+                     split_every=None) -> xr.DataArray:
+    """Min and max over the counted pixels of Σ_f weights_f z_f (one pass, lazy).
+
+    Pixels, ``dims``, ``mask`` and ``bounds`` as in :func:`covariance`; ``weights`` a DataArray
+    over (a subset of) (kept..., feature), e.g. PC1 loadings per year (may be lazy: a
+    graph dependency, not computed here).  Result (kept..., bound) with ``bound`` =
+    ["min", "max"], NaN where no pixel counts.
+    """
+    plan = _FeaturePlan(values, feature_dim, dims, mask)
+    lo, hi = _bounds_tables(plan, bounds)
+    w = plan.table(weights, "weights")
+    if plan.lazy:
+        partial = plan.blockwise(_proj_block, (2,), lo, hi, w)
+        data = plan.reduce(partial, _range_axes, split_every, "projection-range")
+    else:
+        m = None if plan.mask is None else plan.mask.values
+        data = _proj_block(plan.values.values, m, lo, hi, w, nk=plan.nk, mpos=plan.mpos)
+        data = data.reshape(*plan.kept_shape, 2)
+    coords = {d: plan.values[d] for d in plan.kept if d in plan.values.coords}
+    coords["bound"] = ["min", "max"]
+    return xr.DataArray(data, dims=(*plan.kept, "bound"), coords=coords)
+
+
+__all__ += ["covariance", "merge_covariance", "projection_range"]

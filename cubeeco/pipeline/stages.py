@@ -411,3 +411,7 @@ def mine_stats_stage(ctx, id_column, coverage):
 def _provenance_attrs(da: xr.DataArray) -> dict:
     """The loader's ``provenance:*`` attrs (missing assets, skipped scenes), for the group."""
     return {k: v for k, v in da.attrs.items() if k.startswith("provenance:")}
+
+
+# the study workflows' stages register themselves on import
+from . import stages_ecology  # noqa: E402,F401
