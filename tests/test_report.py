@@ -296,6 +296,34 @@ def test_tables_listed(tmp_path):
     assert (tmp_path / "t.zarr.tables" / "zone_areas.csv").is_file()
 
 
+
+def test_ecology_sections(tmp_path):
+    """The RSEI trend and significance sections (cubeeco/report/builtin_ecology.py) on fake groups."""
+    from cubeeco.io.tables import write_tables
+
+    store = tmp_path / "eco.zarr"
+    rng = np.random.default_rng(1)
+    classes = rng.integers(-3, 4, (NY, NX)).astype("int8")
+    classes[0] = -128
+    year = np.where(rng.random((NY, NX)) < 0.5, 0, 2018).astype("int32")
+    trend = _ds({"class_2015_2020": (classes, {"nodata": -128}), "pettitt_year": (year, {"nodata": 0}),
+                 "pettitt_p": (rng.random((NY, NX)).astype("float32"), {"units": "1"})})
+    write_store(trend.assign_attrs(periods=["2015_2020"]), store, "rsei_trend", chunks=32)
+    write_store(_ds({"q_2015_2020": (rng.random((NY, NX)).astype("float32"), {"units": "1"})}), store,
+                "rsei_significance", chunks=32)
+    fits = pd.DataFrame({"fit": ["quadratic"] * 3 + ["piecewise"] * 4,
+                         "term": ["c0", "c1", "c2", "breakpoint", "slope_1", "slope_2", "value_at_breakpoint"],
+                         "value": [0.3, 0.0, 0.0, 2017.5, 0.01, -0.01, 0.32]})
+    write_tables(store, "rsei_significance", {
+        "rsei_regional_series": pd.DataFrame({"year": YEARS, "rsei_mean": np.linspace(0.3, 0.35, len(YEARS))}),
+        "rsei_series_fits": fits})
+    text = write_report(store).read_text()
+    assert "section failed" not in text and "not drawn" not in text
+    for title in ("RSEI trend", "Field significance of the RSEI trends", "Regional mean RSEI and its fits"):
+        assert title in text
+    trend_part = text[text.index('id="group-rsei_trend"'):text.index('id="group-rsei_significance"')]
+    assert trend_part.count("data:image/png;base64,") == 2      # class map, Pettitt map
+
 # -- headless Chromium ---------------------------------------------------------------------
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
 needs_chromium = pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed "

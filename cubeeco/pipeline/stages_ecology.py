@@ -195,7 +195,8 @@ def rsei_significance_stage(ctx, fdr, alpha):
     fits = {"sen_mk": series_trend(years[ok], mean[ok]), "quadratic": quadratic_fit(years[ok], mean[ok])}
     if ok.sum() >= 5:
         fits["piecewise"] = piecewise_linear_fit(years[ok], mean[ok])
-    fit_rows = [{"fit": name, "term": k, "value": _number(v)} for name, res in fits.items() for k, v in res.items()]
+    fit_rows = [{"fit": name, "term": term, "value": value} for name, res in fits.items()
+                for k, v in res.items() for term, value in _terms(k, v)]
     tables = {
         "rsei_trend_areas": pd.DataFrame(area_rows, columns=["period", "class", "area_km2"]),
         "rsei_field_significance": pd.DataFrame(field_rows, columns=["period", "zone", "share_p", "share_q"]),
@@ -211,6 +212,13 @@ def rsei_significance_stage(ctx, fdr, alpha):
     tables["rsei_series_fits"].attrs.update(description="Sen/MK trend, quadratic and continuous two-segment "
                                                         "fits of the regional mean RSEI")
     return Outputs(raster=xr.Dataset(q_maps) if q_maps else None, tables=tables)
+
+
+def _terms(key, value):
+    """(term, number) rows of one fit result: a tuple (coefficients, slopes) gives key_0, key_1, ..."""
+    if isinstance(value, (tuple, list, np.ndarray)):
+        return [(f"{key}_{i}", _number(v)) for i, v in enumerate(value)]
+    return [(key, _number(value))]
 
 
 def _number(v) -> float:
