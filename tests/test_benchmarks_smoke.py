@@ -53,3 +53,8 @@ def test_bench_zonal_smoke(tmp_path):
         assert row in text, row
     diff = float(text.split("cubeeco vs exactextract:")[1].split()[0])
     assert diff < 1e-6, text
+
+
+def test_bench_rsei_smoke(tmp_path):
+    text = run_script("bench_rsei.py", "--smoke", "--out", str(tmp_path))
+    assert "np.nanmean" in text and "rsei" in text, text

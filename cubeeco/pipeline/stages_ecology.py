@@ -82,7 +82,8 @@ def _rsei_basis(ctx, pooled, clip, water_threshold):
     from ..ops.rsei import rsei_basis
 
     arrays, mask = _rsei_inputs(ctx, water_threshold)
-    return rsei_basis(*arrays, mask=mask, pooled=pooled, clip=None if clip is None else tuple(clip))
+    # pass by pass (each reads the inputs once and keeps none): memory bounded by a chunk
+    return rsei_basis(*arrays, mask=mask, pooled=pooled, clip=None if clip is None else tuple(clip), compute=True)
 
 
 @stage("rsei", inputs=("annual",), output="raster+table", reduce=_rsei_basis, params={
