@@ -24,8 +24,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -34,6 +32,9 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from _subprocess import run_child  # noqa: E402
 
 SIDE = 4521
 RES = 30.0
@@ -119,12 +120,7 @@ def run(info, what, cores):
 
 
 def _child(what, info, cores):
-    cmd = [sys.executable, __file__, "--child", what, "--info", json.dumps(info), "--cores", str(cores)]
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
-    out = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=ROOT)
-    if out.returncode != 0:
-        raise RuntimeError(f"{what} failed:\n{out.stderr[-3000:]}")
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    return run_child(__file__, what, info, "--cores", str(cores))
 
 
 def main(argv=None):

@@ -30,8 +30,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -40,6 +38,9 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from _subprocess import run_child  # noqa: E402
 
 SIDE = 4521  # 20.4 M px at 30 m: the Shendong coal base
 RES = 30.0
@@ -180,13 +181,7 @@ def run_rasterstats(info, bands):
 
 
 def _child(tool: str, info: dict, args) -> dict:
-    cmd = [sys.executable, __file__, "--child", tool, "--info", json.dumps(info), "--cores", str(args.cores),
-           "--rs-bands", str(args.rs_bands)]
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "GDAL_NUM_THREADS": "1"}
-    out = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=ROOT)
-    if out.returncode != 0:
-        raise RuntimeError(f"{tool} failed:\n{out.stderr[-3000:]}")
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    return run_child(__file__, tool, info, "--cores", str(args.cores), "--rs-bands", str(args.rs_bands))
 
 
 def main(argv=None):

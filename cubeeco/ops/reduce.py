@@ -90,6 +90,20 @@ class _Layout:
         return [(labk[i], v2[i:i + 1], None if wk is None else wk[i]) for i in range(n_layers)]
 
 
+def _resolve_dims(values, dims, default) -> tuple:
+    """The dims to reduce: ``default`` (None), all of ``values``' (``...``), or those named."""
+    if dims is None:
+        dims = default
+    elif dims is Ellipsis:
+        dims = values.dims
+    elif isinstance(dims, str):
+        dims = (dims,)
+    missing = [d for d in dims if d not in values.dims]
+    if missing:
+        raise ValueError(f"dims {missing} are not dims of values {values.dims}.")
+    return tuple(dims)
+
+
 class _Plan:
     """Inputs transposed to (kept..., reduced...), chunked alike; static block layout."""
 
@@ -111,15 +125,7 @@ class _Plan:
                 for d in da.dims:
                     if da.sizes[d] != values.sizes[d]:
                         raise ValueError(f"{name} has {da.sizes[d]} steps along {d!r}, values {values.sizes[d]}.")
-        if dims is None:
-            dims = labels.dims
-        elif dims is Ellipsis:
-            dims = values.dims
-        elif isinstance(dims, str):
-            dims = (dims,)
-        missing = [d for d in dims if d not in values.dims]
-        if missing:
-            raise ValueError(f"dims {missing} are not dims of values {values.dims}.")
+        dims = _resolve_dims(values, dims, labels.dims)
         self.n_groups = int(n_groups)
         if self.n_groups < 0:
             raise ValueError(f"n_groups must be >= 0, got {n_groups}.")
@@ -486,15 +492,7 @@ class _FeaturePlan:
             raise TypeError(f"values must be a DataArray, got {type(values).__name__}.")
         if feature_dim not in values.dims:
             raise ValueError(f"feature_dim {feature_dim!r} is not a dim of values {values.dims}.")
-        if dims is None:
-            dims = tuple(d for d in values.dims if d != feature_dim)
-        elif dims is Ellipsis:
-            dims = values.dims
-        elif isinstance(dims, str):
-            dims = (dims,)
-        missing = [d for d in dims if d not in values.dims]
-        if missing:
-            raise ValueError(f"dims {missing} are not dims of values {values.dims}.")
+        dims = _resolve_dims(values, dims, tuple(d for d in values.dims if d != feature_dim))
         self.feature_dim = feature_dim
         self.reduced = tuple(d for d in values.dims if d in dims and d != feature_dim)
         self.kept = tuple(d for d in values.dims if d not in self.reduced and d != feature_dim)
