@@ -74,3 +74,58 @@ def test_the_readme_usage_runs_on_the_demo_folder(demo, tmp_path, monkeypatch):
     assert len(scope["per_mine"]) == 2 * scope["annual"].sizes["time"]
     assert len(scope["by_ring"]) == 2 * 5 and scope["by_ring"]["mean"].notna().all()
     assert scope["trend"]["slope"].dims == ("y", "x")
+
+
+# -- the ecological-quality workflow (study 000) that the demo config runs ------------------
+
+ECO_TABLES = ("rsei_pca", "rsei_grade_areas", "rsei_trend_areas", "rsei_field_significance", "rsei_series_fits",
+              "eg_index", "rsei_eg_areas", "mine_rsei", "geodetector_factor", "geodetector_interaction",
+              "geodetector_risk", "geodetector_ecological")
+
+
+def test_the_ecology_stages_write_their_tables_and_sections(demo):
+    from cubeeco.io.store import open_store
+
+    out, _ = demo
+    store = out / "cubeeco.zarr"
+    tables = set(cubeeco.list_tables(store))
+    for name in ECO_TABLES:
+        assert name in tables, name
+        assert (out / "cubeeco.zarr.tables" / f"{name}.csv").exists()
+    rsei = open_store(store, "rsei")["rsei"]
+    assert float(rsei.min()) >= 0 and float(rsei.max()) <= 1
+    html = (out / "report.html").read_text()
+    for title in ("Geodetector", "rsei_pca"):
+        assert title in html
+
+
+def test_the_rsei_stage_equals_the_ops_called_directly(demo):
+    import numpy as np
+
+    from cubeeco.io.store import open_store
+    from cubeeco.ops.indices import mndwi
+    from cubeeco.ops.rsei import rsei, rsei_basis, water_mask
+
+    out, _ = demo
+    store = out / "cubeeco.zarr"
+    annual = open_store(store, "annual")
+    mask = water_mask(mndwi(annual["green"], annual["swir16"]), threshold=0.0)
+    args = [annual[n] for n in ("ndvi", "wet", "ndbsi", "lst")]
+    direct = rsei(*args, mask=mask, basis=rsei_basis(*args, mask=mask, compute=True))
+    np.testing.assert_allclose(open_store(store, "rsei")["rsei"].values, direct["rsei"].values, atol=1e-6)
+    assert len(cubeeco.open_table(store, "rsei_pca")) == annual.sizes["time"]
+
+
+def test_per_mine_ecology_tables_name_the_mines_and_the_geodetector_its_factors(demo):
+    from cubeeco.io.store import open_store
+
+    out, _ = demo
+    store = out / "cubeeco.zarr"
+    field = cubeeco.open_table(store, "rsei_field_significance")
+    assert {"whole area", "Mine 001", "Mine 002"} <= set(field["zone"])
+    assert len(cubeeco.open_table(store, "mine_rsei")) == 2 * open_store(store, "annual").sizes["time"]
+    factor = cubeeco.open_table(store, "geodetector_factor")
+    assert list(factor["factor"]) == ["elevation", "slope", "aspect", "distance_to_mine"]
+    assert ((factor["q"] >= 0) & (factor["q"] <= 1)).all()
+    # mining lowers NDVI and so RSEI: the distance to the nearest mine explains most
+    assert factor.set_index("factor")["q"].idxmax() == "distance_to_mine"
