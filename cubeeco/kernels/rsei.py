@@ -47,6 +47,17 @@ def _norm(x, lo, hi):
 
 
 @jit
+def _features(v, ly, i, lo, hi, normalise, z):
+    """The (normalised) features of pixel ``i`` of layer ``ly`` into ``z``; False if one is not finite."""
+    for f in range(v.shape[1]):
+        x = np.float64(v[ly, f, i])
+        if not np.isfinite(x):
+            return False
+        z[f] = _norm(x, lo[ly, f], hi[ly, f]) if normalise else x
+    return True
+
+
+@jit
 def _cross_sums(v, use, lo, hi, shift, normalise, z, out):
     L, F, N = v.shape
     Lm = use.shape[0]
@@ -55,17 +66,10 @@ def _cross_sums(v, use, lo, hi, shift, normalise, z, out):
         for i in range(N):
             if Lm > 0 and not use[lm, i]:
                 continue
-            ok = True
-            for f in range(F):
-                x = np.float64(v[ly, f, i])
-                if not np.isfinite(x):
-                    ok = False
-                    break
-                if normalise:
-                    x = _norm(x, lo[ly, f], hi[ly, f])
-                z[f] = x - shift[ly, f]
-            if not ok:
+            if not _features(v, ly, i, lo, hi, normalise, z):
                 continue
+            for f in range(F):
+                z[f] -= shift[ly, f]
             for f in range(F):
                 out[ly, f, 0] += 1.0
                 out[ly, f, 1] += z[f]
@@ -74,7 +78,7 @@ def _cross_sums(v, use, lo, hi, shift, normalise, z, out):
 
 
 @jit
-def _proj_range(v, use, lo, hi, w, normalise, out):
+def _proj_range(v, use, lo, hi, w, normalise, z, out):
     L, F, N = v.shape
     Lm = use.shape[0]
     for ly in range(L):
@@ -84,18 +88,11 @@ def _proj_range(v, use, lo, hi, w, normalise, out):
         for i in range(N):
             if Lm > 0 and not use[lm, i]:
                 continue
-            s = 0.0
-            ok = True
-            for f in range(F):
-                x = np.float64(v[ly, f, i])
-                if not np.isfinite(x):
-                    ok = False
-                    break
-                if normalise:
-                    x = _norm(x, lo[ly, f], hi[ly, f])
-                s += w[ly, f] * x
-            if not ok:
+            if not _features(v, ly, i, lo, hi, normalise, z):
                 continue
+            s = 0.0
+            for f in range(F):
+                s += w[ly, f] * z[f]
             mn = min(mn, s)
             mx = max(mx, s)
         out[ly, 0] = mn if mn <= mx else np.nan
@@ -175,7 +172,7 @@ def projection_range(values, w, use=None, lo=None, hi=None) -> np.ndarray:
     L, F, _ = values.shape
     w = np.ascontiguousarray(np.broadcast_to(np.asarray(w, dtype=np.float64), (L, F)))
     out = np.empty((L, 2))
-    _proj_range(values, use, lo, hi, w, normalise, out)
+    _proj_range(values, use, lo, hi, w, normalise, np.empty(values.shape[1]), out)
     return out
 
 
