@@ -66,6 +66,33 @@ _LAZY = {
     "eg_moving_window": "cubeeco.ops.eg",
     "rsei_eg_overlay": "cubeeco.ops.eg",
     "overlay_areas": "cubeeco.ops.eg",
+    # carbon workflows (studies 001, 002, 003)
+    "krige": "cubeeco.ops.krige",
+    "vegetation_disturbance": "cubeeco.ops.disturbance",
+    "disturbance_from_raster": "cubeeco.ops.disturbance",
+    "open_npp_native": "cubeeco.io.modis",
+    "scale_transform": "cubeeco.ops.scale",
+    "vcs_accounting": "cubeeco.ops.vcs",
+    "vcs_changes": "cubeeco.ops.vcs",
+    "undisturbed_vcs": "cubeeco.ops.vcs",
+    "carbon_value": "cubeeco.ops.carbon_value",
+    "add_carbon_value": "cubeeco.ops.carbon_value",
+    "casa_parameters": "cubeeco.ops.casa",
+    "annual_npp": "cubeeco.ops.casa",
+    "monthly_ndvi": "cubeeco.workflows.monthly",
+    "monthly_climate": "cubeeco.workflows.monthly",
+    "validate": "cubeeco.ops.validate",
+    "sample_points": "cubeeco.ops.validate",
+    "zone_labels": "cubeeco.ops.zonal",
+    "npp_tables": "cubeeco.workflows.npp_tables",
+    # carbon storage and landscape pattern (study 004)
+    "invest_carbon": "cubeeco.ops.invest",
+    "carbon_stock_series": "cubeeco.ops.invest",
+    "carbon_transitions": "cubeeco.ops.invest",
+    "carbon_uncertainty": "cubeeco.ops.invest",
+    "landscape_metrics": "cubeeco.ops.landscape",
+    "patch_tables": "cubeeco.ops.landscape",
+    "moving_window": "cubeeco.ops.moving_window",
 }
 
 __all__ = sorted([*_LAZY, "__version__"])

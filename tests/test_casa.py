@@ -155,7 +155,7 @@ def make_inputs(dtype=np.float32, ny=10, nx=9, seed=0):
 
 def test_casa_parameters_match_percentiles_and_dask():
     ndvi, *_, veg = make_inputs(np.float64, 20, 20)
-    params = C.casa_parameters(ndvi, veg)
+    params = C.casa_parameters(ndvi, veg, max_bounds_from={})  # every class its own bounds
     classes = params.veg_type.values
     for q, var in ((5, "ndvi_min"), (95, "ndvi_max")):
         # exact now: np.nanpercentile (numpy's default "linear") of each class's valid values
@@ -164,12 +164,20 @@ def test_casa_parameters_match_percentiles_and_dask():
                 if np.any(veg.values == c) else np.nan for c in classes]
         np.testing.assert_array_equal(params[var], want)
     np.testing.assert_allclose(params.sr_max, (1 + params.ndvi_max) / (1 - params.ndvi_max), equal_nan=True)
-    assert params.eps_max.sel(veg_type=7) == 0 and params.eps_max.sel(veg_type=4) == 0.542
+    assert params.eps_max.sel(veg_type=7) == 0.542 and params.eps_max.sel(veg_type=5) == 0
+    # the default: barren (7) takes grassland's (4) full-cover bounds, keeps its own bare bound
+    default = C.casa_parameters(ndvi, veg)
+    for var in ("ndvi_max", "sr_max"):
+        assert default[var].sel(veg_type=7) == params[var].sel(veg_type=4)
+    assert default.ndvi_min.sel(veg_type=7) == params.ndvi_min.sel(veg_type=7)
+    assert int(default.max_bounds_class.sel(veg_type=7)) == 4
+    xr.testing.assert_equal(default.drop_sel(veg_type=7).drop_vars("max_bounds_class"),
+                            params.drop_sel(veg_type=7).drop_vars("max_bounds_class"))
     for chunks in ({"y": 7}, {"y": 5, "x": 6}, {"month": 4, "y": 10}):
         with raise_if_dask_computes():
             lazy = C.casa_parameters(ndvi.chunk(chunks), veg.chunk({k: v for k, v in chunks.items() if k != "month"}))
-        xr.testing.assert_allclose(lazy.compute(), params)
-    via_sr = C.casa_parameters(ndvi, veg, sr=(1 + ndvi) / (1 - ndvi))
+        xr.testing.assert_allclose(lazy.compute(), default)
+    via_sr = C.casa_parameters(ndvi, veg, sr=(1 + ndvi) / (1 - ndvi), max_bounds_from={})
     np.testing.assert_allclose(via_sr.sr_max, params.sr_max, rtol=1e-3, equal_nan=True)
 
 
@@ -200,7 +208,8 @@ def test_casa_npp_numpy_equals_dask_lazy_and_reference(dtype):
         assert lazy.dtype == lazy.compute().dtype == dtype
         xr.testing.assert_allclose(lazy.compute(), eager, rtol=1e-6 if dtype == np.float32 else 1e-12)
         assert annual.attrs["units"] == "g C m-2 yr-1"
-    assert (eager.where(veg == 7) == 0).sum() == 12 * int((veg == 7).sum())  # barren: NPP 0
+    barren = eager.where(veg == 7)  # sparse vegetation: small, non-negative NPP (study 001 Table 3)
+    assert float(barren.min()) >= 0 and float(barren.max()) < float(eager.where(veg == 4).max())
     assert eager.where(veg == 0).isnull().all()  # nodata class: NaN
 
 

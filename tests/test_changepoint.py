@@ -131,7 +131,8 @@ def test_split_trend_docstring_case():
 
 # 16 years, seed 3: both mines open in 2007 (mid-series; 7 years before, 9 after), one dump
 # restored in 2014.  Two scenes a season, no MODIS: about 10-20 s to write and composite.
-SYNTH = {"years": (2000, 2015), "modis": False, "scenes_per_season": 2, "seed": 3}
+SYNTH = {"years": (2000, 2015), "modis": False, "scenes_per_season": 2, "seed": 3,
+         "mine_advance_years": (1, 1)}  # whole mines open in one year: one planted change point each
 
 
 @pytest.fixture(scope="module")

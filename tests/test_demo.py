@@ -10,10 +10,15 @@ import yaml
 import cubeeco
 from cubeeco.workflows.demo import demo_config_text, run_demo
 
-# the scores of the demo before it became a config (cubeeco d961bcb, preset tiny): the
-# config runs the same stages with the same parameters, so they must not move
-TINY_SCORES = {"ndvi_trend_pearson_r": 0.4082, "ndvi_trend_bias": -0.000818,
-               "destruction_year_within_1yr": 0.8428, "destruction_false_alarm_rate": 0.00886}
+# the scores of the demo on preset tiny (2009-2014, 2 mines advancing strip by strip, opened
+# 2011-2013, none restored yet). Pinned: a change to any stage that moves them must say why.
+# The VCSD error is large on tiny (its mines have 2-4 MODIS years before they open, so the
+# undisturbed regression of Eqs. 3-4 rests on few years); the demo preset reaches a few percent.
+TINY_SCORES = {"ndvi_trend_pearson_r": 0.4131, "ndvi_trend_bias": -0.000791,
+               "destruction_year_within_1yr": 0.9559, "destruction_false_alarm_rate": 0.02548,
+               "vcsd_max_relative_error": 0.2322, "vcsd_total_relative_error": -0.1342,
+               "vcsd_counterfactual_max_relative_error": 0.2762, "vcsd_counterfactual_total_relative_error": -0.1849,
+               "casa_npp_pearson_r": 0.5732, "casa_npp_r2": 0.3285, "casa_npp_rmse": 251.6, "casa_npp_points": 45}
 
 
 @pytest.fixture(scope="module")
@@ -22,7 +27,7 @@ def demo(tmp_path_factory):
     return out, run_demo(out, preset_name="tiny", progress=False)
 
 
-def test_the_demo_config_gives_the_scores_of_the_hand_wired_demo(demo):
+def test_the_demo_config_gives_the_pinned_scores(demo):
     _, summary = demo
     assert summary["scores"] == TINY_SCORES
 
@@ -129,3 +134,45 @@ def test_per_mine_ecology_tables_name_the_mines_and_the_geodetector_its_factors(
     assert ((factor["q"] >= 0) & (factor["q"] <= 1)).all()
     # mining lowers NDVI and so RSEI: the distance to the nearest mine explains most
     assert factor.set_index("factor")["q"].idxmax() == "distance_to_mine"
+
+
+# -- the carbon workflows (studies 001-003) that the demo config runs ------------------------
+CARBON_TABLES = ("npp_bg_samples", "vcs_annual", "vcs_mines", "vcs_annual_by_mine", "vcs_cohorts", "vcs_totals",
+                 "casa_parameters", "npp_mine", "npp_change_classes", "npp_land_use", "npp_mining_change",
+                 "npp_rings")
+
+
+def test_the_carbon_stages_write_their_tables_scores_and_sections(demo):
+    out, summary = demo
+    store = out / "cubeeco.zarr"
+    tables = set(cubeeco.list_tables(store))
+    for name in CARBON_TABLES:
+        assert name in tables, name
+        assert (out / "cubeeco.zarr.tables" / f"{name}.csv").exists()
+    mines = cubeeco.open_table(store, "vcs_mines")
+    assert list(mines["mine"]) == ["Mine 001", "Mine 002"]
+    assert mines.attrs["units"]["VCSD_Gg"] == "Gg CO2" and "VCSD_Gg_value" in mines
+    # VCSD per mine sums to the whole-area VCSD (the totals cover the mines)
+    totals = cubeeco.open_table(store, "vcs_totals").set_index("quantity")["value"]
+    assert mines["VCSD_Gg"].sum() == pytest.approx(totals["VCSD_Gg"], rel=1e-9)
+    rings = cubeeco.open_table(store, "npp_rings")
+    assert sorted(rings["ring"].unique()) == [1, 2, 3, 4, 5] and rings["outer_m"].max() == 1000
+    for key in ("destruction_year_within_1yr", "vcsd_max_relative_error", "casa_npp_r2"):
+        assert key in summary["scores"], key
+    html = (out / "report.html").read_text()
+    for title in ("CASA net primary production", "Carbon lost to mining", "Fig. 2a", "rings outside the mines"):
+        assert title in html, title
+
+
+def test_casa_npp_of_the_demo_is_of_the_studies_order(demo):
+    """Study 001: area means 28.6-39.5 g C m-2 month-1; CASA on the synthetic base, same order."""
+    from cubeeco.io.store import open_store
+
+    out, _ = demo
+    casa = open_store(out / "cubeeco.zarr", "casa")
+    monthly_mean = float(casa["npp"].mean()) / 12
+    assert 15 < monthly_mean < 60
+    assert casa["npp"].attrs["units"] == "g C m-2 yr-1" and casa["npp_monthly"].attrs["units"] == "g C m-2 month-1"
+    land_use = cubeeco.open_table(out / "cubeeco.zarr", "npp_land_use")
+    by = land_use.groupby("land_use")["npp_mean"].mean()
+    assert by["unreclaimed (destroyed)"] < by["grassland"]

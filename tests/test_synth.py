@@ -27,7 +27,8 @@ def test_catalog_holds_every_product(tiny_base):
     assert set(collections) == {"landsat-c2-l2", "modis-17A3HGF-061", "synthetic-clcd", "synthetic-dem",
                                 "synthetic-climate", "synthetic-mines"}
     cfg = tiny_base.config
-    n_landsat = len(cfg.year_list) * (cfg.scenes_per_season + cfg.off_season_scenes)
+    n_landsat = (len(cfg.year_list) * (cfg.scenes_per_season + cfg.off_season_scenes)
+                 + 8 * len(cfg.monthly_years))
     assert len(items["landsat-c2-l2"]) == n_landsat
     # Terra (MOD) and Aqua (MYD) items in one collection, as on the Planetary Computer
     assert len(items["modis-17A3HGF-061"]) == 2 * len([y for y in cfg.year_list if y >= 2001])
@@ -102,18 +103,26 @@ def test_truth_matches_mine_polygons(tiny_base):
     truth = xr.open_zarr(tiny_base.root / "truth" / "truth.zarr")
     mines = json.loads((tiny_base.root / "vectors" / "mines.geojson").read_text())["features"]
     assert len(mines) == tiny_base.config.n_mines
+    dy, ry = truth.destruction_year.values, truth.restoration_year.values
     for f in mines:
-        inside = truth.mine_id.values == f["properties"]["mine_id"]
+        props = f["properties"]
+        inside = truth.mine_id.values == props["mine_id"]
         assert inside.sum() > 20
-        assert set(np.unique(truth.destruction_year.values[inside])) == {f["properties"]["open_year"]}
-    # mined pixels lose their vegetation in the opening year
-    pit = (truth.zone.values == 1)
-    d = int(truth.destruction_year.values[pit][0])
+        # the pit advances strip by strip: the first strips open in open_year, later ones
+        # in the following years; every pixel of the footprint is opened at some point
+        years = set(np.unique(dy[inside]).tolist())
+        assert min(years) == props["open_year"] and 0 not in years and len(years) >= 2
+        first_restored = ry[inside & (ry > 0)]
+        assert props["restoration_year"] == (int(first_restored.min()) if first_restored.size else None)
+        assert props["area_km2"] == pytest.approx(inside.sum() * 900 / 1e6, rel=0.1)
+    assert set(np.unique(truth.mine_id.values[dy > 0])) == {f["properties"]["mine_id"] for f in mines}
+    # mined pixels lose their vegetation in their own strip's year
+    nd = truth.ndvi_true.values
     years = truth.time.dt.year.values
-    if d - 1 in years:
-        before = truth.ndvi_true.sel(time=str(d - 1)).values[0][pit].mean()
-        after = truth.ndvi_true.sel(time=str(d)).values[0][pit].mean()
-        assert before - after > 0.1
+    for d in np.unique(dy[dy > 0]):
+        strip = dy == d
+        k = int(np.flatnonzero(years == d)[0])
+        assert nd[k - 1][strip].mean() - nd[k][strip].mean() > 0.1
 
 
 def test_same_seed_same_bytes_other_seed_differs(tmp_path):

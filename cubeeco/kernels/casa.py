@@ -15,6 +15,14 @@ Missing-value policy
 * NDVI, precipitation (or P < 0) or solar radiation missing in a month -> that month NaN;
 * vanishing denominators (NDVI_max == NDVI_min, SR_max == SR_min, NDVI == 1) -> NaN;
 * ε_max == 0 (a class declared non-vegetated) -> NPP 0 in every valid month.
+
+Water stress W_ε (``water_method``): WATER_ZHOU_ZHANG (Zhu et al. 2006: Zhou & Zhang EET and
+Boucher's PET) or WATER_RATIO (EET = min(P, E_p0), the supply and demand limits of Budyko
+1974, in the CASA form W = 0.5 + 0.5 EET/E_p0 of Potter et al. 1993).
+
+The monthly-input kernels at the end (``monthly_composite``, ``fill_months``) turn a
+year's scenes into the 12 monthly NDVI values CASA needs, without ever writing 0 for a
+month that has no clear observation.
 """
 
 from __future__ import annotations
@@ -32,6 +40,18 @@ _T2_AT_OPT = 1.1814 / (1.0 + math.exp(-2.0)) / (1.0 + math.exp(-3.0))
 
 COLD_HALF = 0  # W_ε = water_fill where PET == 0 (cold months)
 COLD_PREVIOUS = 1  # W_ε = the previous month's W_ε (original CASA carry-over)
+
+WATER_ZHOU_ZHANG = 0  # Zhou & Zhang (1995) EET, Boucher PET (Zhu et al. 2006; seed 001)
+WATER_RATIO = 1  # EET = min(P, E_p0) (Budyko limits), W = 0.5 + 0.5 EET / E_p0
+
+COMPOSITE_MAX = 0  # maximum-value composite (Holben 1986), the usual CASA NDVI input
+COMPOSITE_MEDIAN = 1
+
+ENDS_HOLD = 0  # months before the first / after the last clear month take its value
+ENDS_CYCLIC = 1  # interpolate across the year's end (December -> January of the same year)
+
+# quality flags of fill_months
+Q_OBSERVED, Q_INTERPOLATED, Q_ENDS, Q_NONE, Q_MISSING = 0, 1, 2, 3, 4
 
 
 # ------------------------------------------------------------------ stress terms
@@ -95,6 +115,17 @@ def _water_stress(p, ep0):
 
 
 @jit
+def _water_stress_ratio(p, ep0):
+    """W_ε = 0.5 + 0.5 min(P, E_p0)/E_p0: a month's rain evaporates up to its PET; NaN if E_p0 == 0."""
+    p = np.float64(p)
+    ep0 = np.float64(ep0)
+    if not ep0 > 0.0:
+        return np.nan
+    eet = p if p < ep0 else ep0
+    return 0.5 + 0.5 * eet / ep0
+
+
+@jit
 def t_eps2(t_opt, t):
     """T_ε2 with the CASA rule: beyond T_opt + 10 or below T_opt - 13 it is half its T_opt value."""
     if t > t_opt + 10.0 or t < t_opt - 13.0:
@@ -117,15 +148,18 @@ def _stretch(x, lo, hi, fmin, fmax):
 
 
 @jit
-def _month_w(p, t, corr, heat, a):
+def _month_w(p, t, corr, heat, a, method):
     if np.isnan(p) or p < 0.0:
         return -1.0  # marks "precipitation missing"
-    return _water_stress(p, thornthwaite_month(t, heat, a) * corr)
+    ep0 = thornthwaite_month(t, heat, a) * corr
+    if method == WATER_RATIO:
+        return _water_stress_ratio(p, ep0)
+    return _water_stress(p, ep0)
 
 
 @jit
 def _casa_pixel(ndvi, temp, precip, solar, corr, ndvi_min, ndvi_max, sr_min, sr_max,
-                eps_max, fpar_min, fpar_max, alpha, water_fill, cold_rule, w_max, out):
+                eps_max, fpar_min, fpar_max, alpha, water_fill, cold_rule, w_max, method, out):
     n = ndvi.shape[0]
     # -- whole-year terms: completeness, heat index, T_opt ---------------------------
     for i in range(n):
@@ -148,14 +182,14 @@ def _casa_pixel(ndvi, temp, precip, solar, corr, ndvi_min, ndvi_max, sr_min, sr_
     w_prev = water_fill
     if cold_rule == COLD_PREVIOUS:
         for i in range(n - 1, -1, -1):
-            w = _month_w(np.float64(precip[i]), temp[i], np.float64(corr[i]), heat, a)
+            w = _month_w(np.float64(precip[i]), temp[i], np.float64(corr[i]), heat, a, method)
             if w >= 0.0:  # defined (not NaN, not missing P)
                 w_prev = w
                 break
     # -- months ------------------------------------------------------------------------
     for i in range(n):
         t = np.float64(temp[i])
-        w = _month_w(np.float64(precip[i]), t, np.float64(corr[i]), heat, a)
+        w = _month_w(np.float64(precip[i]), t, np.float64(corr[i]), heat, a, method)
         if w == -1.0:
             out[i] = np.nan
             continue
@@ -206,7 +240,21 @@ def casa_npp(ndvi, temp, precip, solar, pet_corr, ndvi_min, ndvi_max, sr_min, sr
     ``w_max`` caps W_ε (inf: no cap).
     """
     _casa_pixel(ndvi, temp, precip, solar, pet_corr, ndvi_min, ndvi_max, sr_min, sr_max,
-                eps_max, fpar_min, fpar_max, alpha, water_fill, cold_rule, w_max, out)
+                eps_max, fpar_min, fpar_max, alpha, water_fill, cold_rule, w_max, WATER_ZHOU_ZHANG, out)
+
+
+@lazy_gufunc(
+    [
+        f"void(float32[:], float32[:], float32[:], float32[:], float32[:], {_SIG_SCALARS}, int64, float32[:])",
+        f"void(float64[:], float64[:], float64[:], float64[:], float64[:], {_SIG_SCALARS}, int64, float64[:])",
+    ],
+    "(m),(m),(m),(m),(m),(),(),(),(),(),(),(),(),(),(),(),()->(m)",
+)
+def casa_npp_ws(ndvi, temp, precip, solar, pet_corr, ndvi_min, ndvi_max, sr_min, sr_max, eps_max,
+                fpar_min, fpar_max, alpha, water_fill, cold_rule, w_max, water_method, out):
+    """:func:`casa_npp` with the water-stress method as a last scalar (WATER_ZHOU_ZHANG / WATER_RATIO)."""
+    _casa_pixel(ndvi, temp, precip, solar, pet_corr, ndvi_min, ndvi_max, sr_min, sr_max,
+                eps_max, fpar_min, fpar_max, alpha, water_fill, cold_rule, w_max, water_method, out)
 
 
 @lazy_gufunc(["void(float32[:], float32[:], float32[:])", "void(float64[:], float64[:], float64[:])"], "(m),(m)->(m)")
@@ -243,3 +291,137 @@ def class_lookup(code, codes, table, out):
             break
     for j in range(table.shape[1]):
         out[j] = table[row, j] if row >= 0 else np.nan
+
+
+# ------------------------------------------------------------------ monthly inputs
+@jit
+def _month_median(x, label, month):
+    """Median of the non-NaN ``x`` whose ``label`` is ``month`` (NaN if none), by counting ranks.
+
+    A month holds a handful of scenes: ranks by counting (O(k^2), no buffer) beat copying
+    and sorting per pixel, as in ``composite.median_valid``.
+    """
+    k = 0
+    for i in range(x.shape[0]):
+        if label[i] == month and not np.isnan(x[i]):
+            k += 1
+    if k == 0:
+        return np.nan
+    lo_rank = (k - 1) // 2
+    hi_rank = k // 2
+    lo = np.nan
+    hi = np.nan
+    for i in range(x.shape[0]):
+        xi = x[i]
+        if label[i] != month or np.isnan(xi):
+            continue
+        below = 0
+        equal = 0
+        for j in range(x.shape[0]):
+            if label[j] != month:
+                continue
+            xj = x[j]
+            if xj < xi:
+                below += 1
+            elif xj == xi:
+                equal += 1
+        if below <= lo_rank < below + equal:
+            lo = xi
+        if below <= hi_rank < below + equal:
+            hi = xi
+    return (np.float64(lo) + np.float64(hi)) / 2.0
+
+
+@jit
+def _composite_months(x, label, months, method, out, count):
+    for m in range(months.shape[0]):
+        month = months[m]
+        n = 0
+        best = np.nan
+        for i in range(x.shape[0]):
+            if label[i] == month and not np.isnan(x[i]):
+                n += 1
+                if not best >= x[i]:  # NaN best (first valid) or a larger value
+                    best = x[i]
+        count[m] = n if n < 255 else 255
+        if n == 0:
+            out[m] = np.nan  # never 0: an unobserved month stays missing
+        elif method == COMPOSITE_MEDIAN:
+            out[m] = _month_median(x, label, month)
+        else:
+            out[m] = best
+
+
+@lazy_gufunc(
+    [
+        "void(float32[:], int64[:], int64[:], int64, float32[:], uint8[:])",
+        "void(float64[:], int64[:], int64[:], int64, float64[:], uint8[:])",
+    ],
+    "(t),(t),(m),()->(m),(m)",
+)
+def monthly_composite(values, label, months, method, out, count):
+    """Per-month composite of one pixel's scenes: ``out[m]`` from the scenes whose ``label``
+    equals ``months[m]`` (max or median of the non-NaN values, COMPOSITE_MAX / _MEDIAN);
+    NaN where a month has none.  ``count[m]``: the clear observations used (capped at 255).
+    """
+    _composite_months(values, label, months, method, out, count)
+
+
+@jit
+def _fill_months(x, ends, out, quality):
+    n = x.shape[0]
+    first = -1
+    last = -1
+    for i in range(n):
+        if not np.isnan(x[i]):
+            if first < 0:
+                first = i
+            last = i
+    if first < 0:  # nothing clear in the whole year: NaN, not a made-up value
+        for i in range(n):
+            out[i] = np.nan
+            quality[i] = Q_NONE
+        return
+    prev = -1  # the last clear month before i
+    for i in range(n):
+        if not np.isnan(x[i]):
+            out[i] = x[i]
+            quality[i] = Q_OBSERVED
+            prev = i
+            continue
+        if prev >= 0 and i < last:
+            nxt = i + 1
+            while np.isnan(x[nxt]):
+                nxt += 1
+            w = (i - prev) / (nxt - prev)
+            out[i] = np.float64(x[prev]) + (np.float64(x[nxt]) - np.float64(x[prev])) * w
+            quality[i] = Q_INTERPOLATED
+            continue
+        quality[i] = Q_ENDS
+        if ends == ENDS_CYCLIC and first != last:
+            # between the year's last clear month and its first, across December/January
+            lo = last - n
+            pos = i - n if i > last else i
+            w = (pos - lo) / (first - lo)
+            out[i] = np.float64(x[last]) + (np.float64(x[first]) - np.float64(x[last])) * w
+        else:
+            out[i] = x[first] if i < first else x[last]
+
+
+@lazy_gufunc(
+    [
+        "void(float32[:], int64, float32[:], int8[:])",
+        "void(float64[:], int64, float64[:], int8[:])",
+    ],
+    "(m),()->(m),(m)",
+)
+def fill_months(x, ends, out, quality):
+    """Fill the NaN months of one pixel's monthly series, with a quality flag per month.
+
+    Observed months are kept (Q_OBSERVED); a gap between two clear months is interpolated
+    linearly in month index (Q_INTERPOLATED); months before the first or after the last
+    clear month (Q_ENDS) hold that month's value (ENDS_HOLD) or are interpolated across the
+    year's end (ENDS_CYCLIC: the series treated as periodic); a year without any clear month
+    stays NaN (Q_NONE).
+    """
+    _fill_months(x, ends, out, quality)

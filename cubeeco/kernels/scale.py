@@ -151,3 +151,80 @@ def disturbance_years(ndvi, years, threshold, persistence, fill, destruction, re
     d, r = _disturbance(ndvi, years, threshold, persistence, fill)
     destruction[0] = d
     restoration[0] = r
+
+
+# ------------------------------------------------------------------ exact MODIS cells (seed 002 Eq. 1)
+@jit
+def _cell_counts(rel, vegetated, n_rel, count_pixels, counts, npix):
+    for i in range(rel.shape[0]):
+        c = rel[i]
+        if c < 0:
+            continue
+        if count_pixels:
+            npix[c] += 1
+        for t in range(vegetated.shape[0]):
+            v = vegetated[t, i]
+            if not np.isnan(v):
+                counts[0, t, c] += 1.0
+                if v > 0.0:
+                    counts[1, t, c] += 1.0
+                    counts[2, t, c] += v
+
+
+def cell_counts(rel, vegetated, n_rel, count_pixels=True):
+    """Per-cell pixel counts of one block: ``rel`` (N,) cell index local to the block
+    (-1: none), ``vegetated`` (T, N) flags (> 0 vegetated -- the value is the pixel's
+    weight within its cell, 1 for the study's uniform Eq. 1 --, 0 destroyed, NaN unknown).
+
+    Returns float64 ``counts`` (3, T, n_rel) -- pixels with a flag, vegetated pixels, the
+    sum of the vegetated pixels' weights -- and int32 ``npix`` (n_rel,) pixels per cell
+    (zeros unless ``count_pixels``).  Only the cells the block touches are counted, so the
+    tables stay block-sized whatever the window.
+    """
+    counts = np.zeros((3, vegetated.shape[0], n_rel), dtype=np.float64)
+    npix = np.zeros(n_rel, dtype=np.int32)
+    _cell_counts(np.ascontiguousarray(rel, dtype=np.int64), vegetated, int(n_rel), bool(count_pixels), counts, npix)
+    return counts, npix
+
+
+@jit
+def _cell_eq1(pos, vegetated, npp_b, npp_bg, s, s_veg, w_veg, out):
+    for i in range(pos.shape[0]):
+        c = pos[i]
+        for t in range(vegetated.shape[0]):
+            if c < 0:
+                out[0, t, i] = np.nan
+                out[1, t, i] = np.nan
+                out[2, t, i] = np.nan
+                continue
+            b = npp_b[t, c]
+            v = np.float64(vegetated[t, i])
+            a = _downscale(np.float64(b), np.float64(npp_bg[t, c]), np.float64(s[t, c]),
+                           np.float64(s_veg[t, c]), v)
+            if v > 0.0 and w_veg[t, c] > 0.0:
+                # the cell's vegetated NPP shared by weight: w / mean weight (1 for uniform weights)
+                a = a * v * s_veg[t, c] / w_veg[t, c]
+            out[0, t, i] = a
+            out[1, t, i] = npp_bg[t, c]
+            out[2, t, i] = b
+
+
+def cell_eq1(pos, vegetated, npp_b, npp_bg, s, s_veg, w_veg=None, dtype=np.float32):
+    """Eq. 1 per pixel from its cell's row of the per-cell tables (seed 002).
+
+    ``pos`` (N,) the pixel's column in the (T, C) tables (-1: none), ``vegetated`` (T, N)
+    flags (> 0 vegetated, its value the pixel's weight; 0 destroyed), ``npp_b`` / ``npp_bg``
+    (T, C) the cell's NPP and background, ``s`` / ``s_veg`` (T, C) its pixels with a flag
+    and vegetated ones, ``w_veg`` (T, C) the vegetated pixels' weight sum (None: S_veg,
+    uniform weights).  A vegetated pixel gets (NPP_b·S - NPP_bg·(S - S_veg)) · w / W_veg:
+    with unit weights the study's Eq. 1; any weights keep the cell's total.  Returns
+    (3, T, N): NPP_a (0 on destroyed pixels, NaN where the flag or NPP_b is missing or
+    S_veg = 0 on a vegetated pixel), the cell's NPP_bg, the cell's NPP_b; NaN for pixels
+    without a cell.
+    """
+    if w_veg is None:
+        w_veg = np.asarray(s_veg, dtype=np.float64)
+    out = np.empty((3, vegetated.shape[0], pos.shape[0]), dtype=dtype)
+    _cell_eq1(np.ascontiguousarray(pos, dtype=np.int64), vegetated, npp_b, npp_bg, s, s_veg,
+              np.asarray(w_veg, dtype=np.float64), out)
+    return out

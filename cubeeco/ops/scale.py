@@ -4,7 +4,11 @@
   vegetated 30 m pixels of each coarse cell;
 * :func:`vcs` -- Eq. 2, VCS = NPP × 2.2 × 1.63 (g CO2 m-2 yr-1);
 * :func:`destruction_restoration_years` -- first persistent vegetated -> bare year T_D
-  and the following persistent bare -> vegetated year T_R from annual max NDVI.
+  and the following persistent bare -> vegetated year T_R from annual max NDVI;
+* :func:`scale_transform` -- Eq. 1 on the exact native MODIS cells
+  (:func:`modis_cell_index`), with NPP_bg sampled in wholly destroyed cells
+  (:func:`modis_cell_stats`, :func:`npp_bg_samples`) and kriged per year
+  (:func:`npp_background`, :mod:`cubeeco.ops.krige`).
 
 >>> import numpy as np, xarray as xr
 >>> npp = xr.DataArray(np.float32([100.0]), dims="x", attrs={"units": "g C m-2 yr-1"})
@@ -13,6 +17,10 @@
 """
 
 from __future__ import annotations
+
+import functools
+import json
+from typing import TYPE_CHECKING
 
 import dask.array as dsa
 import numpy as np
@@ -29,6 +37,10 @@ from ._checks import (
     require_whole_core_dim,
 )
 from .indices import align_chunks
+from .krige import outer_blockwise
+
+if TYPE_CHECKING:
+    import pandas as pd
 from .reduce import grouped_moments
 
 DEFAULT_FILL = -1
@@ -263,3 +275,710 @@ def destruction_restoration_years(max_ndvi, *, threshold: float, dim: str = "tim
     )
     ds = xr.Dataset({"destruction_year": d, "restoration_year": r})
     return ds.assign_attrs(threshold=threshold, persistence=int(persistence))
+
+
+# ------------------------------------------------------------------ Eq. 1 on the exact MODIS grid
+# Seed 002 (Methods, Fig. 4): NPP_b is the 500 m cell's MOD17A3HGF value, S and S_veg are
+# counted over the 30 m pixels that fall in the cell, and NPP_bg is sampled in wholly
+# destroyed cells and kriged over the area, per year.  The cells are kept exactly: every
+# 30 m pixel centre is transformed to the sinusoidal CRS and gets its cell's index.
+#
+# Two phases, so a run over many regions never repeats a whole-area sum:
+#   scale_reduce   -- the global reduction, computed once: per (year, cell) pixel counts
+#                     (block-local tables, summed once), NPP_b, the samples, the kriging
+#                     evaluated at the cell centres only, and so NPP_bg per (year, cell);
+#   scale_transform -- purely blockwise: each pixel gathers its cell's row and applies Eq. 1.
+
+# NPP_bg rule per year: code = position (stored as int8 with flag_values / flag_meanings)
+BG_RULES = ("kriging", "mean", "mean_no_fit", "default", "median_other_years", "zero")
+_RULE = {name: i for i, name in enumerate(BG_RULES)}
+_FAN_IN = 8          # block tables merged 8 at a time (dask's default split_every for sums)
+
+
+@functools.lru_cache(maxsize=32)
+def _transformer(src_wkt: str, dst_wkt: str):
+    from pyproj import Transformer
+
+    return Transformer.from_crs(src_wkt, dst_wkt, always_xy=True)
+
+
+def _cell_index_block(ys, xs, *, src, dst, transform, shape):
+    """Row-major cell index (row * ncols + col) of the native window for pixel centres ys x xs."""
+    gx = np.broadcast_to(xs[None, :], (ys.size, xs.size))
+    gy = np.broadcast_to(ys[:, None], (ys.size, xs.size))
+    sx, sy = _transformer(src, dst).transform(gx, gy)
+    a, _, c, _, e, f = transform
+    col = np.floor((np.asarray(sx) - c) / a)
+    row = np.floor((np.asarray(sy) - f) / e)
+    rows, cols = shape
+    inside = (row >= 0) & (row < rows) & (col >= 0) & (col < cols)     # NaN compares False
+    return np.where(inside, row * cols + col, -1).astype(np.int64)
+
+
+def _grid_template(like, name="like") -> xr.DataArray:
+    require_dataarray(like, name)
+    for d in ("y", "x"):
+        if d not in like.dims or d not in like.coords:
+            raise ValueError(f"{name} must have a {d!r} dimension with pixel-centre coordinates; it has "
+                             f"dims {tuple(like.dims)}.")
+    return like
+
+
+def _native_window(native):
+    from ..io.modis import NativeWindow, native_window_of
+
+    if isinstance(native, NativeWindow):
+        return native
+    require_dataarray(native, "npp_native")
+    return native_window_of(native)
+
+
+def _grid_crs(like, name="like"):
+    from .krige import crs_of, require_projected
+
+    crs = crs_of(like)
+    if crs is None:
+        raise ValueError(f"{name} has no CRS (grid mapping, attrs['crs'] or spatial_ref); write one with "
+                         f".rio.write_crs(...) so its pixels can be placed in the MODIS cells.")
+    require_projected(crs, name)
+    return crs
+
+
+def _cell_ids(like, win, crs):
+    """The (y, x) int64 cell index of ``like``'s pixel centres (dask per (y, x) chunk if lazy)."""
+    ys = np.asarray(like["y"].values, np.float64)
+    xs = np.asarray(like["x"].values, np.float64)
+    kw = {"src": crs.to_wkt(), "dst": win.crs_wkt, "transform": tuple(win.transform), "shape": tuple(win.shape)}
+    if like.chunks is None:
+        return _cell_index_block(ys, xs, **kw)
+    ch = like.chunksizes
+    return outer_blockwise(_cell_index_block, "yx", dsa.from_array(ys, chunks=(ch["y"],)), "y",
+                           dsa.from_array(xs, chunks=(ch["x"],)), "x", dtype=np.int64, concatenate=True, **kw)
+
+
+def modis_cell_index(like, native) -> xr.DataArray:
+    """Index of the native (sinusoidal 500 m) cell holding each pixel centre of ``like``.
+
+    ``native``: the NPP from :func:`cubeeco.io.modis.open_npp_native` (or its
+    :class:`~cubeeco.io.modis.NativeWindow`).  Pixel centres are transformed to the
+    native CRS with pyproj (no resampling), so a pixel belongs to exactly the cell its
+    centre falls in; index = row * ncols + col of the window, -1 outside it.  int64 over
+    (y, x), lazy per (y, x) chunk when ``like`` is dask-backed.
+    """
+    like = _grid_template(like)
+    win = _native_window(native)
+    crs = _grid_crs(like)
+    data = _cell_ids(like, win, crs)
+    n_cells = int(win.shape[0] * win.shape[1])
+    coords = {k: c for k, c in like.coords.items() if set(c.dims) <= {"y", "x"}}
+    return xr.DataArray(data, dims=("y", "x"), coords=coords, name="modis_cell", attrs={
+        "long_name": "index of the MODIS sinusoidal cell holding the pixel centre (row * ncols + col)",
+        "units": "1", "nodata": -1, "n_cells": n_cells, "native_shape": list(win.shape),
+        "native_transform": list(win.transform)})
+
+
+def _pixel_area(like) -> float:
+    xs, ys = like["x"].values, like["y"].values
+    if xs.size < 2 or ys.size < 2:
+        raise ValueError("the 30 m grid must be at least 2 pixels wide and high to know its pixel size.")
+    return abs(float(xs[1] - xs[0]) * float(ys[1] - ys[0]))
+
+
+def _on_grid_share(like, win, crs, rows, cols) -> np.ndarray:
+    """Share of the area of the native cells (rows, cols) inside the grid's extent.
+
+    Computed in the native CRS: the MODIS sinusoid is equal-area, so the cell squares'
+    areas are true areas; the grid outline is densified before it is transformed.
+    """
+    import shapely
+
+    xs, ys = like["x"].values.astype(np.float64), like["y"].values.astype(np.float64)
+    dx, dy = abs(xs[1] - xs[0]), abs(ys[1] - ys[0])
+    x0, x1 = xs.min() - dx / 2, xs.max() + dx / 2
+    y0, y1 = ys.min() - dy / 2, ys.max() + dy / 2
+    t = np.linspace(0.0, 1.0, 101)
+    ring_x = np.concatenate([x0 + (x1 - x0) * t, np.full_like(t, x1), x1 - (x1 - x0) * t, np.full_like(t, x0)])
+    ring_y = np.concatenate([np.full_like(t, y0), y0 + (y1 - y0) * t, np.full_like(t, y1), y1 - (y1 - y0) * t])
+    sx, sy = _transformer(crs.to_wkt(), win.crs_wkt).transform(ring_x, ring_y)
+    outline = shapely.Polygon(np.column_stack([sx, sy]))
+    a, _, c, _, e, f = win.transform
+    left, top = c + cols * a, f + rows * e
+    boxes = shapely.box(left, top + e, left + a, top)
+    share = shapely.area(shapely.intersection(boxes, outline)) / abs(a * e)
+    return np.clip(share, 0.0, 1.0)
+
+
+def _years_or_raise(da, dim, name):
+    try:
+        return _years_of(da, dim).values
+    except ValueError:
+        raise ValueError(f"{name} needs a {dim!r} coordinate (datetimes or integer years).") from None
+
+
+def _align_native(npp_native, vegetated, dim):
+    """npp_native's layers for vegetated's years, carrying vegetated's ``dim`` coordinate."""
+    require_dim(npp_native, dim, "npp_native")
+    for d in ("y", "x"):
+        require_dim(npp_native, d, "npp_native")
+    want = _years_or_raise(vegetated, dim, "vegetated")
+    have = _years_or_raise(npp_native, dim, "npp_native")
+    if len(set(have.tolist())) != len(have):
+        raise ValueError(f"npp_native holds some year twice along {dim!r} ({have.tolist()}); one layer per year.")
+    pos = {int(y): i for i, y in enumerate(have)}
+    missing = [int(y) for y in want if int(y) not in pos]
+    if missing:
+        raise ValueError(f"npp_native has no layer for year(s) {missing} of vegetated (it has {sorted(pos)}).")
+    out = npp_native.transpose(dim, "y", "x").isel({dim: [pos[int(y)] for y in want]})
+    return out.assign_coords({dim: vegetated[dim].values})
+
+
+def _check_vegetated(vegetated, dim):
+    require_dataarray(vegetated, "vegetated")
+    if vegetated.dtype.kind not in "biuf":
+        raise TypeError(f"vegetated must be boolean or numeric, got dtype {vegetated.dtype}.")
+    for d in (dim, "y", "x"):
+        require_dim(vegetated, d, "vegetated")
+    extra = [d for d in vegetated.dims if d not in (dim, "y", "x")]
+    if extra:
+        raise ValueError(f"vegetated must have exactly the dims ({dim!r}, 'y', 'x'); it also has {extra}.")
+    veg = vegetated.transpose(dim, "y", "x")
+    # one float flag layer: > 0 vegetated, 0 destroyed, NaN unknown
+    return veg if veg.dtype.kind == "f" else veg.astype(np.float32)
+
+
+# ---- the per-cell counts: block-local tables (only the cells a block touches), summed once
+def _count_block(veg, ids, *, ncols, t0, count_pixels):
+    """((t0, r0, c0), counts (2, t, nr, nc)), ((r0, c0), npix (nr, nc)) of one block, or None.
+
+    Cells are addressed in the bounding box of the rows / cols the block touches: a
+    512 px block at 30 m meets ~35 x 35 MODIS cells, whatever the window's size.
+    """
+    ids = np.asarray(ids).ravel()
+    inside = ids >= 0
+    if not inside.any():
+        return None
+    row, col = np.divmod(ids, ncols)
+    r0, r1 = int(row[inside].min()), int(row[inside].max()) + 1
+    c0, c1 = int(col[inside].min()), int(col[inside].max()) + 1
+    nc = c1 - c0
+    rel = np.where(inside, (row - r0) * nc + (col - c0), -1)
+    v = np.asarray(veg)
+    counts, npix = K.cell_counts(rel, v.reshape(v.shape[0], -1), (r1 - r0) * nc, count_pixels)
+    return (((t0, r0, c0), counts.reshape(3, v.shape[0], r1 - r0, nc)),
+            ((r0, c0), npix.reshape(r1 - r0, nc)))
+
+
+def _merge_boxes(boxes):
+    """Sum of sparse boxes (offset over the last axes, array) into their union box."""
+    boxes = [b for b in boxes if b is not None]
+    if not boxes:
+        return None
+    if len(boxes) == 1:
+        return boxes[0]
+    d = len(boxes[0][0])
+    lo = [min(o[i] for o, _ in boxes) for i in range(d)]
+    hi = [max(o[i] + a.shape[a.ndim - d + i] for o, a in boxes) for i in range(d)]
+    lead = boxes[0][1].shape[:-d]
+    out = np.zeros((*lead, *(h - low for h, low in zip(hi, lo))), dtype=boxes[0][1].dtype)
+    for o, a in boxes:
+        sl = tuple(slice(o[i] - lo[i], o[i] - lo[i] + a.shape[a.ndim - d + i]) for i in range(d))
+        out[(Ellipsis, *sl)] += a
+    return tuple(lo), out
+
+
+def _merge_parts(*parts):
+    parts = [p for p in parts if p is not None]
+    if not parts:
+        return None
+    return _merge_boxes([p[0] for p in parts]), _merge_boxes([p[1] for p in parts])
+
+
+def _cell_counts(veg, ids, ncols):
+    """Merged ((counts box), (npix box)) over all blocks; a delayed object if ``veg`` is lazy."""
+    if veg.chunks is None:
+        return _count_block(veg.values, ids, ncols=ncols, t0=0, count_pixels=True)
+    import dask
+
+    vblocks = veg.data.to_delayed()                       # (nt, ny, nx) blocks
+    iblocks = ids.to_delayed()                            # (ny, nx), same y/x chunks as veg
+    t_starts = np.concatenate([[0], np.cumsum(veg.data.chunks[0])[:-1]])
+    count = dask.delayed(_count_block, pure=True)
+    parts = [count(vblocks[ti, yi, xi], iblocks[yi, xi], ncols=ncols, t0=int(t_starts[ti]), count_pixels=ti == 0)
+             for ti in range(vblocks.shape[0]) for yi in range(vblocks.shape[1]) for xi in range(vblocks.shape[2])]
+    merge = dask.delayed(_merge_parts, pure=True)
+    while len(parts) > 1:   # a tree: no task holds more than _FAN_IN block tables at once
+        parts = [merge(*parts[i:i + _FAN_IN]) for i in range(0, len(parts), _FAN_IN)]
+    return parts[0]
+
+
+def _dense_counts(merged, nt, rows, cols):
+    """(3, nt, rows, cols) counts (known, vegetated, weight sum) and (rows, cols) pixels from the
+    merged boxes (window-sized)."""
+    counts = np.zeros((3, nt, rows, cols), dtype=np.float64)
+    npix = np.zeros((rows, cols), dtype=np.int32)
+    if merged is not None:
+        ((t0, r0, c0), cb), ((pr, pc), pb) = merged
+        counts[:, t0:t0 + cb.shape[1], r0:r0 + cb.shape[2], c0:c0 + cb.shape[3]] = cb
+        npix[pr:pr + pb.shape[0], pc:pc + pb.shape[1]] = pb
+    return counts, npix
+
+
+def modis_cell_stats(npp_native, vegetated, *, dim: str = "time") -> xr.Dataset:
+    """The per-year, per-cell counts of the scale transformation (seed 002 Eq. 1), **computed now**.
+
+    One pass over the 30 m ``vegetated`` mask (> 0 vegetated, 0 destroyed, NaN unknown) by
+    native cell (:func:`modis_cell_index`): each block counts only the cells it touches
+    (a bounding box of rows x cols), and the small block tables are summed in a tree, so
+    memory is block-sized, not window-sized.  The result covers the cells with at least
+    one 30 m pixel centre (``cell`` coordinate = the window index row * ncols + col).
+    Variables over (``dim``, cell): ``n_known`` (pixels with a flag), ``n_vegetated``,
+    ``npp_b`` (the cell's MODIS NPP, g C m-2 yr-1); over cell: ``n_pixels``, ``row``,
+    ``col``, ``x`` / ``y`` (cell centre, native CRS), ``x_grid`` / ``y_grid`` (grid CRS),
+    ``share`` (share of the cell's area inside the grid's extent).
+    :func:`scale_reduce` adds NPP_bg to it.
+    """
+    import dask
+
+    veg = _check_vegetated(vegetated, dim)
+    win = _native_window(npp_native)
+    native = _align_native(npp_native, veg, dim)
+    if native.shape[1:] != tuple(win.shape):
+        raise ValueError(f"npp_native has {native.shape[1:]} cells, its window says {tuple(win.shape)}.")
+    template = veg.isel({dim: 0}, drop=True)
+    crs = _grid_crs(template, "vegetated")
+    rows, cols = win.shape
+    ids = _cell_ids(template, win, crs)
+    merged = _cell_counts(veg, ids, cols)
+    merged, nat = dask.compute(merged, native.data)
+    nt = veg.sizes[dim]
+    counts, npix = _dense_counts(merged, nt, rows, cols)
+    on = np.flatnonzero(npix.ravel() > 0)            # cells with a 30 m pixel centre
+    rr, cc = np.divmod(on, cols)
+    a, _, c, _, e, f = win.transform
+    cx, cy = c + (cc + 0.5) * a, f + (rr + 0.5) * e
+    gx, gy = _transformer(win.crs_wkt, crs.to_wkt()).transform(cx, cy)
+    share = _on_grid_share(template, win, crs, rr, cc)
+    nat = np.asarray(nat).reshape(nt, rows * cols)[:, on]
+    td, cd = (dim, "cell"), ("cell",)
+    one = {"units": "1"}
+    return xr.Dataset(
+        {"n_pixels": (cd, npix.ravel()[on], {**one, "long_name": "30 m pixel centres in the cell"}),
+         "n_known": (td, counts[0].reshape(nt, -1)[:, on].astype(np.int32),
+                     {**one, "long_name": "pixels with a flag (S)"}),
+         "n_vegetated": (td, counts[1].reshape(nt, -1)[:, on].astype(np.int32),
+                         {**one, "long_name": "vegetated pixels (S_veg)"}),
+         "w_vegetated": (td, counts[2].reshape(nt, -1)[:, on],
+                         {**one, "long_name": "sum of the vegetated pixels' weights (S_veg for unit weights)"}),
+         "npp_b": (td, nat.astype(np.float32), {"units": "g C m-2 yr-1",
+                                                "long_name": "MODIS NPP of the cell (NPP_b)"}),
+         "row": (cd, rr.astype(np.int32), {**one, "long_name": "row in the native window"}),
+         "col": (cd, cc.astype(np.int32), {**one, "long_name": "column in the native window"}),
+         "x": (cd, cx, {"units": "m", "long_name": "cell centre x (native CRS)"}),
+         "y": (cd, cy, {"units": "m", "long_name": "cell centre y (native CRS)"}),
+         "x_grid": (cd, np.asarray(gx), {"units": "m", "long_name": "cell centre x (grid CRS)"}),
+         "y_grid": (cd, np.asarray(gy), {"units": "m", "long_name": "cell centre y (grid CRS)"}),
+         "share": (cd, share, {**one, "long_name": "share of the cell's area inside the grid extent"})},
+        coords={dim: veg[dim].values, "cell": ("cell", on.astype(np.int64), {
+            "long_name": "index of the cell in the native window (row * ncols + col)"})},
+        attrs={"native_crs": win.crs_wkt, "native_transform": list(win.transform), "native_shape": list(win.shape),
+               "grid_crs": crs.to_wkt(), "grid_shape": list(template.shape), "pixel_area_m2": _pixel_area(template)})
+
+
+def npp_bg_samples(stats: xr.Dataset, *, min_share: float = 0.95) -> pd.DataFrame:
+    """NPP_bg samples: the cells wholly destroyed in a year (seed 002, Methods (i)).
+
+    A cell is sampled in a year when every 30 m pixel of it on the grid has a flag and is
+    destroyed (at least one pixel), its share of area inside the grid is >= ``min_share``
+    and its NPP_b is valid; the sample is its NPP_b at its centre (``x`` / ``y`` in the
+    grid's CRS).  Columns: year, cell (window index), row, col, x, y, npp, n_pixels, share.
+    """
+    import pandas as pd
+
+    min_share = finite_scalar(min_share, "min_share")
+    if not 0.0 <= min_share <= 1.0:
+        raise ValueError(f"min_share must be within [0, 1], got {min_share!r}.")
+    for k in ("n_pixels", "n_known", "n_vegetated", "npp_b", "share", "x_grid", "y_grid"):
+        if k not in stats:
+            raise TypeError(f"stats lacks {k!r}; it must be the Dataset of modis_cell_stats() / scale_reduce().")
+    dim = stats["n_known"].dims[0]
+    years = _years_of(stats, dim).values
+    n_pix = stats["n_pixels"].values[None, :]
+    n_known, n_veg = stats["n_known"].values, stats["n_vegetated"].values
+    b = stats["npp_b"].values
+    ok = (n_pix > 0) & (n_known == n_pix) & (n_veg == 0) & np.isfinite(b) & \
+        (stats["share"].values[None, :] >= min_share)
+    t, c = np.nonzero(ok)
+    return pd.DataFrame({"year": years[t].astype(np.int64), "cell": stats["cell"].values[c].astype(np.int64),
+                         "row": stats["row"].values[c], "col": stats["col"].values[c],
+                         "x": stats["x_grid"].values[c], "y": stats["y_grid"].values[c],
+                         "npp": b[t, c].astype(np.float64), "n_pixels": stats["n_pixels"].values[c],
+                         "share": stats["share"].values[c]})
+
+
+def _check_background_options(min_points, default, model, psill, range_, nugget, max_samples, seed):
+    from .krige import PARAMETER_NAMES, _check_model
+
+    if isinstance(min_points, bool) or int(min_points) != min_points or min_points < 3:
+        raise ValueError(f"min_points must be an integer >= 3 (kriging needs 3 points), got {min_points!r}.")
+    if default is not None:
+        default = finite_scalar(default, "default_bg")
+    model = _check_model(model)
+    given = [v is not None for v in (psill, range_, nugget)]
+    if any(given) and not all(given):
+        missing = [k for k, g in zip(("psill", "range", "nugget"), given) if not g]
+        raise ValueError(f"give all of psill, range and nugget or none; missing {missing}.")
+    if all(given) and PARAMETER_NAMES[model] != ("psill", "range", "nugget"):
+        raise ValueError(f"psill/range/nugget do not describe the {model!r} variogram model; leave them out "
+                         f"(fitted) or choose spherical, exponential, gaussian or hole-effect.")
+    if max_samples is not None and (isinstance(max_samples, bool) or int(max_samples) != max_samples
+                                    or max_samples < 3):
+        raise ValueError(f"max_samples must be None (all) or an integer >= 3, got {max_samples!r}.")
+    if isinstance(seed, bool) or int(seed) != seed or seed < 0:
+        raise ValueError(f"seed must be an integer >= 0, got {seed!r}.")
+    params = [float(psill), float(range_), float(nugget)] if all(given) else None
+    return int(min_points), default, model, params, None if max_samples is None else int(max_samples), int(seed)
+
+
+def _background_plans(samples, years, *, min_points, default, model, params, max_samples, seed):
+    """Per year: the plan (a KrigingModel, or the constant NPP_bg) and its table row."""
+    from .krige import PARAMETER_NAMES, fit_variogram
+
+    for col in ("year", "x", "y", "npp"):
+        if col not in samples:
+            raise ValueError(f"samples lacks column {col!r}; build it with npp_bg_samples().")
+    finite = samples[np.isfinite(samples["npp"].to_numpy(np.float64))]
+    plans, rows = [], []
+    names = PARAMETER_NAMES[model]
+    for y in years:
+        s = finite[finite["year"] == y]
+        if max_samples is not None and len(s) > max_samples:
+            # the study drew its samples at random; one generator per (seed, year) keeps a
+            # year's draw independent of which other years are in the run
+            rng = np.random.default_rng([seed, int(y) % 2**32])
+            s = s.iloc[np.sort(rng.choice(len(s), max_samples, replace=False))]
+        n = len(s)
+        row = {"year": int(y), "rule": "", "n_samples": n, "value": np.nan,
+               "variogram": np.full(3, np.nan), "note": ""}
+        if n >= min_points:
+            try:
+                km = fit_variogram(s[["x", "y"]].to_numpy(np.float64), s["npp"].to_numpy(np.float64), model=model,
+                                   parameters=params, label=int(y))
+                plans.append(km)
+                row["rule"] = "kriging"
+                row["variogram"][:len(names)] = km.parameters
+            except (ValueError, np.linalg.LinAlgError) as err:
+                v = float(s["npp"].mean())
+                plans.append(v)
+                row.update(rule="mean_no_fit", value=v, note=f"kriging not possible: {err}")
+        elif n > 0:
+            v = float(s["npp"].mean())
+            plans.append(v)
+            row.update(rule="mean", value=v, note=f"{n} sample(s) < min_points={min_points}")
+        else:
+            other = finite[finite["year"] != y]["npp"]
+            if default is not None:
+                v, rule = default, "default"
+            elif len(other):
+                v, rule = float(other.median()), "median_other_years"
+            else:
+                v, rule = 0.0, "zero"
+            plans.append(v)
+            row.update(rule=rule, value=v, note="no wholly destroyed cell this year")
+        rows.append(row)
+    return plans, rows
+
+
+def _evaluate(plan, x, y, dtype):
+    """A plan's NPP_bg at the points (x, y): kriged (value only, dual weights) or constant."""
+    if hasattr(plan, "predict"):
+        return plan.predict(x, y, variance=False)[0].astype(dtype).reshape(np.shape(x))
+    return np.full(np.shape(x), plan, dtype=dtype)
+
+
+def _rows_table(rows, model):
+    import pandas as pd
+
+    from .krige import PARAMETER_NAMES
+
+    names = PARAMETER_NAMES[model]
+    out = []
+    for r in rows:
+        vg = "" if r["rule"] != "kriging" else json.dumps(
+            {"model": model, **{k: float(v) for k, v in zip(names, r["variogram"])}})
+        out.append({**r, "variogram": vg})
+    return pd.DataFrame(out, columns=["year", "rule", "n_samples", "value", "variogram", "note"])
+
+
+def _background_block(tidx, ys, xs, *, plans, out_dtype):
+    out = np.empty((tidx.size, ys.size, xs.size), dtype=out_dtype)
+    gx = np.broadcast_to(xs[None, :], (ys.size, xs.size))
+    gy = np.broadcast_to(ys[:, None], (ys.size, xs.size))
+    for i, t in enumerate(tidx):
+        out[i] = _evaluate(plans[int(t)], gx, gy, out_dtype)
+    return out
+
+
+def npp_background(samples, like, years, *, min_points: int = 3, default=None, model: str = "spherical",
+                   psill=None, range=None, nugget=None, max_samples: int | None = 500, seed: int = 0,  # noqa: A002
+                   dim: str = "time", coords=None, time_chunks=None, dtype=np.float32):
+    """The kriged NPP_bg **surface** per year over ``like``'s pixel centres, and the rules table.
+
+    For maps; :func:`scale_reduce` evaluates the same plans at the 500 m cell centres only.
+    Rules per year (from the samples of :func:`npp_bg_samples`):
+
+    * >= ``min_points`` samples: ordinary kriging (pykrige; variogram fitted per year
+      unless psill/range/nugget are given) -- ``kriging``; samples all equal, or a failed
+      fit: their mean -- ``mean_no_fit`` (reason in ``note``);
+    * 1 .. ``min_points`` - 1 samples: their mean -- ``mean``;
+    * none: ``default`` when given -- ``default``; else the median of every other year's
+      samples -- ``median_other_years``; else 0 -- ``zero``.
+
+    ``max_samples`` (500): at most this many samples per year, drawn at random with a
+    generator seeded by (``seed``, year), as the study sampled cells at random; None uses
+    all.  Returns (DataArray (``dim``, y, x), lazy per (y, x) chunk when ``like`` is
+    dask-backed; DataFrame: year, rule, n_samples, value (the constant; NaN for kriging),
+    variogram (JSON), note).
+    """
+    like = _grid_template(like)
+    min_points, default, model, params, max_samples, seed = _check_background_options(
+        min_points, default, model, psill, range, nugget, max_samples, seed)
+    years = [int(y) for y in np.asarray(years)]
+    plans, rows = _background_plans(samples, years, min_points=min_points, default=default, model=model,
+                                    params=params, max_samples=max_samples, seed=seed)
+    ys = np.asarray(like["y"].values, np.float64)
+    xs = np.asarray(like["x"].values, np.float64)
+    kw = {"plans": tuple(plans), "out_dtype": np.dtype(dtype)}
+    if like.chunks is not None:
+        ch = like.chunksizes
+        tch = time_chunks if time_chunks is not None else (1,) * len(years)
+        data = outer_blockwise(_background_block, "tyx", dsa.from_array(np.arange(len(years)), chunks=(tch,)),
+                               "t", dsa.from_array(ys, chunks=(ch["y"],)), "y", dsa.from_array(xs, chunks=(ch["x"],)),
+                               "x", dtype=np.dtype(dtype), concatenate=True, **kw)
+    else:
+        data = _background_block(np.arange(len(years)), ys, xs, **kw)
+    out_coords = {k: c for k, c in like.coords.items() if set(c.dims) <= {"y", "x"}}
+    out_coords[dim] = coords if coords is not None else years
+    bg = xr.DataArray(data, dims=(dim, "y", "x"), coords=out_coords, name="npp_bg", attrs={
+        "units": "g C m-2 yr-1", "long_name": "background NPP of destroyed land (NPP_bg, seed 002)",
+        "method": "ordinary kriging of wholly destroyed 500 m cells per year (pykrige); fallbacks per rule"})
+    return bg, _rows_table(rows, model)
+
+
+def scale_reduce(npp_native, vegetated, *, min_share: float = 0.95, min_points: int = 3, default_bg=None,
+                 model: str = "spherical", psill=None, range=None, nugget=None,  # noqa: A002
+                 max_samples: int | None = 500, seed: int = 0, dim: str = "time") -> xr.Dataset:
+    """The global reduction of seed 002 Eq. 1, **computed now**: everything per 500 m cell.
+
+    :func:`modis_cell_stats` (one pass over the 30 m mask; block-local tables), the
+    NPP_bg samples of wholly destroyed cells (:func:`npp_bg_samples`, ``min_share``), and
+    per year the NPP_bg rule of :func:`npp_background` evaluated **at the cell centres**
+    (~85 k points a year for a coal base, not the 30 m pixels; the kriging system is
+    solved once per year).  In a cell with a flag but no vegetated pixel that year the
+    background *is* the cell's NPP, so there ``npp_bg`` = NPP_b (when valid).
+
+    Returns the Dataset of :func:`modis_cell_stats` plus ``npp_bg`` (``dim``, cell) and per
+    year ``npp_bg_rule`` (int8, ``flag_values`` / ``flag_meanings``: kriging mean
+    mean_no_fit default median_other_years zero), ``npp_bg_n_samples``, ``npp_bg_value``
+    (the constant of a fallback year, NaN when kriged) and ``npp_bg_variogram`` (``dim``,
+    variogram_parameter: the parameters in pykrige's order, NaN when not kriged).  Only
+    numbers in variables (notes as JSON in ``attrs["npp_bg_notes"]``), so it is stored in
+    Zarr as is.  Pass it to :func:`scale_transform` (``reduced=``); read the per-year table
+    with :func:`background_table`.
+    """
+    from .krige import PARAMETER_NAMES
+
+    min_share = finite_scalar(min_share, "min_share")
+    if not 0.0 <= min_share <= 1.0:
+        raise ValueError(f"min_share must be within [0, 1], got {min_share!r}.")
+    min_points, default_bg, model, params, max_samples, seed = _check_background_options(
+        min_points, default_bg, model, psill, range, nugget, max_samples, seed)
+    stats = modis_cell_stats(npp_native, vegetated, dim=dim)
+    samples = npp_bg_samples(stats, min_share=min_share)
+    years = _years_of(stats, dim).values
+    plans, rows = _background_plans(samples, years, min_points=min_points, default=default_bg, model=model,
+                                    params=params, max_samples=max_samples, seed=seed)
+    xg, yg = stats["x_grid"].values, stats["y_grid"].values
+    b = stats["npp_b"].values
+    bg = np.stack([_evaluate(p, xg, yg, np.float32) for p in plans]) if len(plans) else \
+        np.zeros((0, xg.size), np.float32)
+    own = (stats["n_vegetated"].values == 0) & (stats["n_known"].values > 0) & np.isfinite(b)
+    bg = np.where(own, b, bg).astype(np.float32)
+    rule = np.array([_RULE[r["rule"]] for r in rows], dtype=np.int8)
+    td = (dim,)
+    ds = stats.assign({
+        "npp_bg": ((dim, "cell"), bg, {
+            "units": "g C m-2 yr-1", "long_name": "background NPP of destroyed land in the cell (NPP_bg, seed 002)",
+            "comment": "the year's rule evaluated at the cell centre; in cells with a flag but no vegetated pixel "
+                       "the cell's own NPP_b"}),
+        "npp_bg_rule": (td, rule, {"long_name": "rule that gave NPP_bg", "flag_values": np.arange(len(BG_RULES),
+                                   dtype=np.int8), "flag_meanings": " ".join(BG_RULES)}),
+        "npp_bg_n_samples": (td, np.array([r["n_samples"] for r in rows], np.int64),
+                             {"units": "1", "long_name": "wholly destroyed cells sampled (after max_samples)"}),
+        "npp_bg_value": (td, np.array([r["value"] for r in rows], np.float64),
+                         {"units": "g C m-2 yr-1", "long_name": "constant NPP_bg of a fallback year (NaN: kriged)"}),
+        "npp_bg_variogram": ((dim, "variogram_parameter"),
+                             np.array([r["variogram"] for r in rows], np.float64).reshape(len(rows), 3),
+                             {"long_name": "fitted (or given) variogram parameters, pykrige's order",
+                              "parameter_names": " ".join(PARAMETER_NAMES[model]), "model": model}),
+    })
+    ds.attrs.update({"min_share": float(min_share), "min_points": int(min_points), "variogram_model": model,
+                     "max_samples": -1 if max_samples is None else int(max_samples), "seed": int(seed),
+                     "npp_bg_notes": json.dumps([r["note"] for r in rows])})
+    return ds
+
+
+def background_table(ds: xr.Dataset):
+    """The per-year NPP_bg table (pandas DataFrame) of a :func:`scale_reduce` (or
+    :func:`scale_transform`) result: year, rule, n_samples, value, variogram (JSON), note."""
+    import pandas as pd
+
+    need = ("npp_bg_rule", "npp_bg_n_samples", "npp_bg_value")
+    if not isinstance(ds, xr.Dataset) or any(k not in ds for k in need):
+        raise ValueError(f"ds lacks {list(need)}; pass the Dataset of scale_reduce() or scale_transform().")
+    dim = ds["npp_bg_rule"].dims[0]
+    years = _years_of(ds, dim).values
+    meanings = str(ds["npp_bg_rule"].attrs.get("flag_meanings", " ".join(BG_RULES))).split()
+    notes = json.loads(ds.attrs.get("npp_bg_notes", "[]")) or [""] * len(years)
+    vg = ds["npp_bg_variogram"] if "npp_bg_variogram" in ds else None
+    rows = []
+    for t, y in enumerate(years):
+        rule = meanings[int(ds["npp_bg_rule"].values[t])]
+        variogram = ""
+        if vg is not None and rule == "kriging":
+            names = vg.attrs["parameter_names"].split()
+            variogram = json.dumps({"model": vg.attrs["model"],
+                                    **{k: float(v) for k, v in zip(names, vg.values[t])}})
+        rows.append({"year": int(y), "rule": rule, "n_samples": int(ds["npp_bg_n_samples"].values[t]),
+                     "value": float(ds["npp_bg_value"].values[t]), "variogram": variogram, "note": notes[t]})
+    return pd.DataFrame(rows, columns=["year", "rule", "n_samples", "value", "variogram", "note"])
+
+
+# ---- the per-region pass: purely blockwise
+_PER_YEAR = ("npp_bg_rule", "npp_bg_n_samples", "npp_bg_value", "npp_bg_variogram")
+
+
+def _check_reduced(reduced, npp_native, veg, crs, dim):
+    """``reduced`` belongs to this run: its years, native window and grid CRS."""
+    from pyproj import CRS
+
+    need = ("n_known", "n_vegetated", "npp_b", "npp_bg", "npp_bg_rule")
+    if not isinstance(reduced, xr.Dataset) or any(k not in reduced for k in need):
+        raise TypeError("reduced must be the Dataset of scale_reduce() (it needs n_known, n_vegetated, npp_b, "
+                        "npp_bg, npp_bg_rule over (time, cell)).")
+    if dim not in reduced.dims:
+        raise ValueError(f"reduced has no {dim!r} dimension (dims {dict(reduced.sizes)}); pass dim= as for "
+                         f"scale_reduce().")
+    have = [int(y) for y in _years_or_raise(reduced, dim, "reduced")]
+    want = [int(y) for y in _years_or_raise(veg, dim, "vegetated")]
+    if have != want:
+        raise ValueError(f"reduced covers the years {have} but vegetated has {want}; make the reduction "
+                         f"(scale_reduce) from the same years.")
+    win = _native_window(npp_native)
+    shape = [int(v) for v in reduced.attrs.get("native_shape", [])]
+    tr = np.asarray(reduced.attrs.get("native_transform", [np.nan] * 6), np.float64)[:6]
+    if shape != list(win.shape) or tr.shape != (6,) or \
+            not np.allclose(tr, np.asarray(win.transform[:6], np.float64), rtol=0, atol=1e-6 * abs(win.transform[0])):
+        raise ValueError(f"reduced was made on the native window shape {shape}, transform {tr.tolist()}, but "
+                         f"npp_native is on shape {list(win.shape)}, transform {list(win.transform)[:6]}; make "
+                         f"the reduction from this npp_native.")
+    for key, ref, what in (("native_crs", win.crs_wkt, "npp_native"), ("grid_crs", crs.to_wkt(), "vegetated")):
+        if key in reduced.attrs and not CRS.from_user_input(reduced.attrs[key]).equals(CRS.from_user_input(ref)):
+            raise ValueError(f"reduced was made in another CRS than {what}'s ({key} differs).")
+    return win
+
+
+def _eq1_block(ids, veg, cells, b, bg, s, sv, wv, *, out_dtype):
+    """(3, t, by, bx) NPP_a, NPP_bg, NPP_b of one block from the per-cell tables."""
+    flat = ids.ravel()
+    pos = np.searchsorted(cells, flat)
+    hit = np.take(cells, np.minimum(pos, cells.size - 1), mode="clip") == flat if cells.size else \
+        np.zeros(flat.shape, bool)
+    pos = np.where((flat >= 0) & hit, pos, -1)      # a cell the reduction did not see: NaN
+    out = K.cell_eq1(pos, veg.reshape(veg.shape[0], -1), b, bg, s, sv, wv, dtype=out_dtype)
+    return out.reshape(3, *veg.shape)
+
+
+def scale_transform(npp_native, vegetated, *, reduced=None, dim: str = "time", **reduce_options) -> xr.Dataset:
+    """Seed 002 Eq. 1 on the exact MODIS grid, with the kriged NPP_bg per year (lazy, blockwise).
+
+    ``npp_native``: (``dim``, y, x) MODIS NPP on its sinusoidal cells
+    (:func:`cubeeco.io.modis.open_npp_native`); only its window is used here (its values
+    are in ``reduced``).  ``vegetated``: (``dim``, y, x) 0/1 mask on the 30 m analysis grid
+    (1 vegetated, 0 destroyed, NaN unknown) with a CRS; it is the grid.  ``reduced``: the
+    :func:`scale_reduce` result for these inputs (checked: same years, same native window
+    and CRSs); None computes it now with ``reduce_options`` (its keywords).
+
+    Each 30 m pixel gets its cell (:func:`modis_cell_index`) and that cell's row of the
+    table -- NPP_b, S = pixels with a flag, S_veg = vegetated pixels, NPP_bg -- and Eq. 1:
+    NPP_a = (NPP_b·S - NPP_bg·(S - S_veg)) / S_veg on vegetated pixels, 0 on destroyed
+    ones.  No whole-area sum is left in this pass: one task per block of ``vegetated``.
+    Every cell conserves carbon: Σ NPP_a + Σ_destroyed NPP_bg = NPP_b · S (pixel areas).
+
+    Returns a Dataset over (``dim``, y, x): ``npp`` (NPP_a), ``npp_bg`` (the cell's
+    value), ``npp_b`` (float32 g C m-2 yr-1, NaN outside the cells of ``reduced``),
+    ``modis_cell`` (y, x; -1 outside the window) and the per-year ``npp_bg_*`` variables.
+    """
+    if "stats" in reduce_options or "cells" in reduce_options:
+        raise TypeError("scale_transform() no longer takes stats= / cells=: make the reduction once with "
+                        "reduced = scale_reduce(npp_native, vegetated, ...) and pass reduced=reduced.")
+    veg = _check_vegetated(vegetated, dim)
+    template = veg.isel({dim: 0}, drop=True)
+    crs = _grid_crs(template, "vegetated")
+    if reduced is None:
+        import inspect
+
+        allowed = set(inspect.signature(scale_reduce).parameters) - {"npp_native", "vegetated", "dim"}
+        unknown = sorted(set(reduce_options) - allowed)
+        if unknown:
+            raise TypeError(f"scale_transform() got unexpected keyword(s) {unknown}; reduce options are "
+                            f"{sorted(allowed)}.")
+        reduced = scale_reduce(npp_native, vegetated, dim=dim, **reduce_options)
+    elif reduce_options:
+        raise TypeError(f"options {sorted(reduce_options)} belong to scale_reduce(); with reduced= given they "
+                        f"are already decided.")
+    win = _check_reduced(reduced, npp_native, veg, crs, dim)
+    dt = float_dtype(npp_native) if isinstance(npp_native, xr.DataArray) else np.dtype(np.float32)
+    if "w_vegetated" not in reduced:   # a reduction written before weights: unit weights
+        reduced = reduced.assign(w_vegetated=reduced["n_vegetated"].astype(np.float64))
+    tables = [np.asarray(reduced[k].transpose(dim, "cell").values) for k in ("npp_b", "npp_bg", "n_known",
+                                                                              "n_vegetated", "w_vegetated")]
+    cells = np.asarray(reduced["cell"].values, np.int64)
+    if cells.size > 1 and np.any(np.diff(cells) <= 0):
+        raise ValueError("reduced's cell coordinate must be strictly increasing (as scale_reduce writes it).")
+    ids = _cell_ids(template, win, crs)
+    kw = {"out_dtype": np.dtype(dt)}
+    if veg.chunks is None:
+        data = _eq1_block(ids, veg.values, cells, *tables, **kw)
+    else:
+        tch = veg.data.chunks[0]
+        # the tables are small (years x cells on the grid); one chunk along cell, so every
+        # block reads them from the same key
+        targs = []
+        for tab in tables:
+            targs += [dsa.from_array(tab, chunks=(tch, -1)), "tc"]
+        data = dsa.blockwise(_eq1_block, "vtyx", ids, "yx", veg.data, "tyx",
+                             dsa.from_array(cells, chunks=-1), "c", *targs,
+                             new_axes={"v": 3}, dtype=np.dtype(dt), concatenate=True, **kw)
+    coords = {k: c for k, c in veg.coords.items() if set(c.dims) <= {dim, "y", "x"}}
+    units = "g C m-2 yr-1"
+    out = {
+        "npp": (data[0], {"units": units, "long_name": "NPP after scale transformation (NPP_a, seed 002 Eq. 1)",
+                          "method": "Eq. 1 per native MODIS cell; NPP_bg kriged per year at the cell centres; "
+                                    "destroyed pixels 0"}),
+        "npp_bg": (data[1], {"units": units, "long_name": "background NPP of destroyed land (NPP_bg, seed 002)",
+                             "comment": "the pixel's cell value: kriged at the cell centre; in cells without a "
+                                        "vegetated pixel the cell's own NPP_b"}),
+        "npp_b": (data[2], {"units": units,
+                            "long_name": "NPP_b: the pixel's MODIS 500 m cell NPP (no resampling)"}),
+    }
+    ds = xr.Dataset({k: xr.DataArray(v, dims=(dim, "y", "x"), coords=coords, attrs=a) for k, (v, a) in out.items()})
+    ds["modis_cell"] = xr.DataArray(ids, dims=("y", "x"), coords={k: c for k, c in coords.items()
+                                                                  if set(c.dims) <= {"y", "x"}}, attrs={
+        "long_name": "index of the MODIS cell holding the pixel (row * ncols + col)", "units": "1", "nodata": -1})
+    for k in _PER_YEAR:
+        if k in reduced:
+            ds[k] = reduced[k].assign_coords({dim: veg[dim].values})
+    ds.attrs.update({k: reduced.attrs[k] for k in ("min_share", "min_points", "variogram_model", "max_samples",
+                                                    "seed", "npp_bg_notes", "native_crs", "native_transform",
+                                                    "native_shape") if k in reduced.attrs})
+    return ds

@@ -348,34 +348,57 @@ def trend_stage(ctx, variable, alpha) -> xr.Dataset:
     return trend(_annual_var(ctx, variable, "params.ndvi_trend.variable"), dim="time", alpha=alpha)
 
 
-@stage("disturbance", inputs=("annual",), check=_reads_annual_ndvi("disturbance"), params={
-    "threshold": Param(0.2, number(-1, 1), "NDVI below which a year is bare"),
-    "persistence": Param(2, number(1, integer=True), "years in a row that make a change"),
+@stage("max_ndvi", params={
+    "months": Param([7, 8, 9], months(), "the months whose maximum NDVI is taken (study 002: July-September)"),
+    "max_cloud": Param(None, number(0, 100, optional=True), "keep scenes with eo:cloud_cover <= this"),
+    "unreadable": Param("raise", one_of(("raise", "skip")),
+                        "an asset file that cannot be read: fail naming it, or skip its scene"),
+}, version="1")
+def max_ndvi_stage(ctx, months, max_cloud, unreadable) -> xr.Dataset:
+    """Annual maximum growing-season NDVI (study 002: July-September), for vegetation disturbance."""
+    from ..ops.indices import spectral_indices
+    from ..workflows.annual import build_annual_cube
+
+    annual, items = build_annual_cube(source=ctx.source, grid=ctx.grid, years=ctx.years, method="max_ndvi",
+                                      months=months, max_cloud=max_cloud, chunksize=ctx.chunks,
+                                      unreadable=unreadable)
+    ctx.record_items(items)
+    ndvi = spectral_indices(annual, names=("ndvi",))["ndvi"]
+    ndvi.attrs.update(long_name=f"annual maximum NDVI of months {months}", cell_methods="time: maximum")
+    return xr.Dataset({"ndvi": ndvi, "clear_count": annual["clear_count"]}, attrs=_provenance_attrs(ndvi))
+
+
+@stage("disturbance", inputs=("max_ndvi",), version="2", params={
+    "threshold": Param(0.2, number(-1, 1), "NDVI α: at or above vegetated, below bare (study 002)"),
+    "persistence": Param(2, number(1, integer=True), "years in a row that confirm a change"),
+    "ends": Param("accept", one_of(("accept", "confirm")),
+                  "a change too close to the last year to be confirmed: accept it (study 002) or drop it"),
 })
-def disturbance_stage(ctx, threshold, persistence) -> xr.Dataset:
-    """Vegetation destruction and restoration years from annual NDVI."""
-    from ..ops.scale import destruction_restoration_years
+def disturbance_stage(ctx, threshold, persistence, ends) -> xr.Dataset:
+    """Vegetation destruction and restoration, every cycle, and the state of each pixel per year
+    (study 002), from the annual maximum July-September NDVI."""
+    from ..ops.disturbance import vegetation_disturbance
 
-    return destruction_restoration_years(_annual_var(ctx, "ndvi", "steps: disturbance"), threshold=threshold,
-                                         persistence=persistence, dim="time")
+    ndvi = ctx.open("max_ndvi")["ndvi"]
+    return vegetation_disturbance(ndvi, threshold=threshold, persistence=persistence, ends=ends, dim="time")
 
 
-@stage("modis_npp", params={
+@stage("modis_npp", version="2", params={
     "resampling": Param("nearest", _npp_resampling,
                         "nearest only: other resamplings blend MOD17 fill and class codes into NPP"),
     "product": Param("terra", one_of(("terra", "aqua")), "MOD17A3HGF (terra) or MYD17A3HGF (aqua)"),
 })
 def modis_npp_stage(ctx, resampling, product) -> xr.Dataset:
-    """MOD17A3HGF annual NPP on the grid, and vegetation carbon sequestration (VCS)."""
+    """MOD17A3HGF annual NPP on the grid by nearest neighbour: a view of the product. Carbon
+    accounting uses the scaled_npp stage (study 002 Eq. 1), not this."""
     from ..io.cube import open_npp
     from ..io.search import search
-    from ..ops.scale import vcs
 
     when = f"{ctx.years[0]}/{ctx.years[1]}" if ctx.years else None
     items = search("modis-17A3HGF-061", source=ctx.source, bbox=list(ctx.grid.lonlat_bounds()), datetime=when)
     ctx.record_items(items)
     npp = open_npp(items, grid=ctx.grid, product=product, resampling=resampling, chunksize=ctx.chunks)
-    return xr.Dataset({"npp": npp, "vcs": vcs(npp)}, attrs=_provenance_attrs(npp))
+    return xr.Dataset({"npp": npp}, attrs=_provenance_attrs(npp))
 
 
 @stage("land_cover", params={
@@ -394,18 +417,19 @@ def land_cover_stage(ctx, collection, asset) -> xr.Dataset:
     return lc.to_dataset().assign_attrs(_provenance_attrs(lc))
 
 
-@stage("mine_stats", inputs=("annual", "disturbance", "modis_npp"), output="table", zones=("mines",),
+@stage("mine_stats", inputs=("annual", "disturbance", "scaled_npp"), output="table", zones=("mines",), version="2",
        check=_reads_annual_ndvi("mine_stats"), params={
            "id_column": Param(None, None, "the mines' identifying column (default: name, mine_id or id)"),
            "coverage": Param("fraction", one_of(("fraction", "center")),
                              "pixel weights: covered fraction (exactextract) or cell centre inside"),
        })
 def mine_stats_stage(ctx, id_column, coverage):
-    """Per-mine tables: area, NDVI, detected opening and restoration, NPP and VCS by year."""
+    """Per-mine tables: area, NDVI, detected opening and restoration, NPP and VCS (study 002 Eq. 1
+    and 2, at 30 m) by year."""
     from ..workflows.mines import mine_tables
 
     return mine_tables(_annual_var(ctx, "ndvi", "steps: mine_stats"), ctx.open("disturbance"),
-                       ctx.open("modis_npp"), ctx.zones("mines"), id_column=id_column, coverage=coverage)
+                       ctx.open("scaled_npp"), ctx.zones("mines"), id_column=id_column, coverage=coverage)
 
 
 def _provenance_attrs(da: xr.DataArray) -> dict:
@@ -414,4 +438,7 @@ def _provenance_attrs(da: xr.DataArray) -> dict:
 
 
 # the study workflows' stages register themselves on import
-from . import stages_ecology  # noqa: E402,F401
+from . import (
+    stages_carbon,  # noqa: E402,F401
+    stages_ecology,  # noqa: E402,F401
+)

@@ -120,6 +120,7 @@ def _landsat_item(landscape: Landscape, scene: Scene, root: Path) -> dict:
         "proj:shape": list(grid.shape),
         "proj:transform": list(grid.transform)[:6],
         "cubeeco:off_season": scene.off_season,
+        "cubeeco:monthly": scene.monthly,
     }
     return item(iid, "landsat-c2-l2", geometry, bbox, props, assets,
                 extensions=("eo", "proj", "raster", "view", "landsat", "classification", "scientific"))

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
-from .landscape import Landscape, smooth_noise
+from .landscape import MONTH_DAYS, Landscape, smooth_noise
 
 SR_SCALE, SR_OFFSET = 2.75e-05, -0.2
 ST_SCALE, ST_OFFSET = 0.00341802, 149.0
@@ -57,6 +57,7 @@ class Scene:
     cloudy: bool
     off_season: bool
     edge: bool            # part of the extent lies outside the scene footprint
+    monthly: bool = False  # one of a monthly year's extra Jan-May / Oct-Dec acquisitions
 
     @property
     def date(self) -> dt.date:
@@ -78,8 +79,34 @@ class Scene:
         return f"{self.sensor.code}_{self.correction}_{p:03d}{r:03d}_{self.date:%Y%m%d}_{processed}_02_T1"
 
 
+# the months a monthly year adds (the June-September scenes are the season's own)
+MONTHLY_MONTHS = (1, 2, 3, 4, 5, 10, 11, 12)
+MONTHLY_CLOUDY_SHARE = 0.35     # chance that a monthly scene is cloudy (at least one a year)
+
+
+def _monthly_scenes(cfg, year: int, taken: set[int]) -> list[tuple[int, bool]]:
+    """(doy, cloudy) of a monthly year's extra scenes: one around mid-month in each month
+    outside June-September, never on the day of another scene of that year. Drawn from
+    (seed, 10, year) alone, so the other scenes and their random streams stay as they were."""
+    rng = np.random.default_rng([cfg.seed, 10, year])
+    start = np.cumsum([0, *MONTH_DAYS(year)])
+    out = []
+    for m in MONTHLY_MONTHS:
+        doy = int(start[m - 1] + 15 + rng.integers(-5, 6))
+        while doy in taken:
+            doy += 1
+        taken.add(doy)
+        out.append((doy, bool(rng.random() < MONTHLY_CLOUDY_SHARE)))
+    if not any(c for _, c in out):
+        k = int(rng.integers(len(out)))
+        out[k] = (out[k][0], True)
+    return out
+
+
 def schedule(landscape: Landscape) -> list[Scene]:
-    """Acquisition dates: evenly spread June-September with jitter, plus off-season extras."""
+    """Acquisition dates: evenly spread June-September with jitter, plus off-season extras,
+    plus (``monthly_years``) one scene in each other month, listed after all the others so
+    that every earlier scene keeps its index (and so its noise, edge and L2SR draws)."""
     cfg = landscape.config
     rng = np.random.default_rng([cfg.seed, 1])
     scenes: list[Scene] = []
@@ -93,8 +120,12 @@ def schedule(landscape: Landscape) -> list[Scene]:
         for _ in range(cfg.off_season_scenes):
             doy = int(rng.choice([105, 290]) + rng.integers(-5, 6))
             scenes.append(Scene(len(scenes), year, doy, False, True, False))
+    for year in getattr(cfg, "monthly_years", ()):
+        taken = {s.doy for s in scenes if s.year == year}
+        for doy, cloudy in _monthly_scenes(cfg, year, taken):
+            scenes.append(Scene(len(scenes), year, doy, cloudy, True, False, True))
     # every fifth scene sits at the edge of its WRS footprint
-    return [Scene(s.index, s.year, s.doy, s.cloudy, s.off_season, s.index % 5 == 3) for s in scenes]
+    return [Scene(s.index, s.year, s.doy, s.cloudy, s.off_season, s.index % 5 == 3, s.monthly) for s in scenes]
 
 
 # Double-logistic green-cover cycle (the form of Beck et al. 2006, as TIMESAT fits it):
@@ -139,8 +170,39 @@ def qa_values(sensor: Sensor) -> dict:
         "cloud": _bits((DILATED, 1), (CLOUD, 1), (CLOUD_CONF, 3), (SHADOW_CONF, 1), (SNOW_CONF, 1), *cirrus_low),
         "dilated": _bits((DILATED, 1), (CLOUD_CONF, 2), (SHADOW_CONF, 1), (SNOW_CONF, 1), *cirrus_low),
         "shadow": _bits((SHADOW, 1), (CLOUD_CONF, 1), (SHADOW_CONF, 3), (SNOW_CONF, 1), *cirrus_low),
+        # as USGS flags snow: snow bit, high snow confidence, and still "clear" (bit 6 means
+        # only "not cloud or dilated cloud"): 30048 for OLI, 13664 for TM/ETM+
+        "snow": _bits((SNOW, 1), (CLEAR, 1), (CLOUD_CONF, 1), (SHADOW_CONF, 1), (SNOW_CONF, 3), *cirrus_low),
         "fill": 1,
     }
+
+
+SNOW_SPECTRUM = np.array([1.0, 0.98, 0.95, 0.86, 0.12, 0.08], np.float32)   # relative to blue
+SNOW_BELOW_DEGC = 1.0       # scenes colder than this (regional air temperature) carry snow
+
+
+def snow_share(landscape: Landscape, scene: Scene) -> float:
+    """Share of the land under snow in a scene: none above 1 degC air temperature, up to
+    60 % in the coldest weeks, scaled by a draw per scene (dry winters, sporadic snow)."""
+    t_air = landscape.air_temperature(scene.year, scene.doy)
+    if t_air >= SNOW_BELOW_DEGC:
+        return 0.0
+    scale = np.random.default_rng([landscape.config.seed, 13, scene.index]).uniform(0.4, 1.0)
+    return float(np.clip(0.05 * (SNOW_BELOW_DEGC - t_air), 0.0, 0.6) * scale)
+
+
+def snow_mask(landscape: Landscape, scene: Scene) -> np.ndarray:
+    """Where a scene shows snow: the highest-lying (plus a smooth random field) share
+    :func:`snow_share` of the land; never on open water."""
+    ny, nx = landscape.grid.shape
+    share = snow_share(landscape, scene)
+    if share <= 0:
+        return np.zeros((ny, nx), bool)
+    rng = np.random.default_rng([landscape.config.seed, 14, scene.index])
+    field = smooth_noise(rng, (ny, nx), max(min(ny, nx) / 8, 3)) + (landscape.dem - landscape.dem.mean()) / (
+        landscape.dem.std() or 1.0)
+    land = landscape.lulc_base != 5
+    return land & (field > np.quantile(field[land], 1 - share))
 
 
 @dataclass
@@ -150,7 +212,7 @@ class SceneLayers:
     reflectance: np.ndarray     # (6, ny, nx) float32, planted surface reflectance (NaN = fill)
     kelvin: np.ndarray          # (ny, nx) float32, planted surface temperature (NaN = fill)
     qa: np.ndarray              # (ny, nx) uint16 QA_PIXEL
-    cloud_cover: float          # percent of the scene flagged cloud / dilated / shadow
+    cloud_cover: float          # percent of the scene flagged cloud / dilated / shadow (not snow)
 
     def dn(self) -> dict:
         """Encode as the real collection does: uint16 DN, 0 = nodata."""
@@ -175,6 +237,16 @@ def scene_layers(landscape: Landscape, scene: Scene) -> SceneLayers:
     kelvin += rng.normal(0.0, 0.4, kelvin.shape).astype(np.float32)
     qa_v = qa_values(scene.sensor)
     qa = np.where(landscape.lulc_base == 5, qa_v["water"], qa_v["clear"]).astype(np.uint16)
+
+    snow = snow_mask(landscape, scene)
+    if snow.any():
+        # fresh-to-old snow: bright in the visible, less in the NIR, dark in the SWIR
+        # (NDVI about -0.05, NDSI about 0.8), a little fainter where vegetation sticks out
+        srng = np.random.default_rng([cfg.seed, 12, scene.index])
+        bright = (0.78 - 0.25 * landscape.cover(scene.year) + srng.normal(0, 0.03, (ny, nx))).astype(np.float32)
+        refl[:, snow] = bright[snow][None] * SNOW_SPECTRUM[:, None]
+        kelvin[snow] = np.minimum(kelvin[snow], 273.15) - 2.0
+        qa[snow] = qa_v["snow"]
 
     if scene.cloudy:
         field = smooth_noise(rng, (ny, nx), max(min(ny, nx) / 10, 3))

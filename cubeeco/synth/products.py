@@ -17,7 +17,7 @@ from rasterio.warp import Resampling, reproject, transform_bounds
 from shapely.geometry import mapping
 
 from ..io.cog import write_cog
-from .landscape import BARREN, CLCD_CLASSES, IMPERVIOUS, WATER, Landscape
+from .landscape import BARREN, CLCD_CLASSES, IMPERVIOUS, NPP_TO_VCS, WATER, Landscape
 from .stac import COG, EXT, item, lonlat_footprint
 
 # MODIS sinusoidal grid (sphere of radius 6,371,007.181 m; no EPSG code)
@@ -81,7 +81,9 @@ def write_modis(landscape: Landscape, root: Path) -> list[dict]:
     for year in cfg.year_list:
         if year < 2001:   # MOD17A3HGF v061 starts in 2001
             continue
-        npp_true = to_modis(landscape, landscape.npp(year), transform, shape)  # gC m-2 yr-1
+        # what MOD17 sees: the true NPP plus its background reading over destroyed land
+        seen = landscape.npp(year) + np.where(landscape.destroyed(year), landscape.modis_background(year), 0)
+        npp_true = to_modis(landscape, seen, transform, shape)  # gC m-2 yr-1
         # Terra keeps its historical random stream; Aqua draws its own retrieval noise
         for prefix, stream, bias in (("MOD", 3, 1.0), ("MYD", 7, 1.01)):
             rng = np.random.default_rng([cfg.seed, stream, year])
@@ -174,28 +176,111 @@ def write_mines(landscape: Landscape, root: Path) -> list[dict]:
                            "title": "Mine boundaries"}}, extensions=())]
 
 
+def _per_year(fn, years, shape, dtype="float32"):
+    """A lazy (year, y, x) stack of ``fn(year)``: the truth is written a year at a time,
+    so even the shendong preset never holds a whole variable in memory."""
+    import dask
+    import dask.array as da
+
+    return da.stack([da.from_delayed(dask.delayed(fn)(y), shape, dtype) for y in years])
+
+
+def vcsd_per_mine(landscape: Landscape) -> pd.DataFrame:
+    """Planted vegetation carbon sequestration deficit per mine (study 002 Eq. 5):
+    VCSD = -sum over years and the mine's pixels, from each pixel's destruction year on, of
+    (VCS - VCS undisturbed) x 900 m2, in Gg CO2; positive = carbon sink lost."""
+    ids = np.asarray(landscape.mine_id, np.int64)
+    n = int(ids.max()) + 1 if ids.size else 1
+    area = landscape.grid.pixel_area_m2
+    dy, ry = landscape.destruction_year, landscape.restoration_year
+    deficit = np.zeros(n)
+    for year in landscape.config.year_list:
+        on = (dy > 0) & (dy <= year)
+        # the stored float32 VCS, so the table is exactly what the truth store sums to
+        diff = landscape.vcs(year).astype(np.float64) - landscape.vcs(year, undisturbed=True)
+        deficit += np.bincount(ids[on], weights=diff[on], minlength=n)
+    px = np.bincount(ids.ravel(), minlength=n)
+    destroyed = np.bincount(ids[dy > 0], minlength=n)
+    restored = np.bincount(ids[ry > 0], minlength=n)
+    rows = [{"mine_id": m.mine_id, "name": m.name, "vcsd_gg_co2": -deficit[m.mine_id] * area / 1e9,
+             "area_km2": px[m.mine_id] * area / 1e6, "destroyed_km2": destroyed[m.mine_id] * area / 1e6,
+             "restored_km2": restored[m.mine_id] * area / 1e6, "open_year": m.open_year,
+             "last_open_year": m.last_open_year, "restoration_year": m.restoration_year}
+            for m in landscape.mines]
+    cols = ["mine_id", "name", "vcsd_gg_co2", "area_km2", "destroyed_km2", "restored_km2", "open_year",
+            "last_open_year", "restoration_year"]
+    df = pd.DataFrame(rows, columns=cols).astype({"restoration_year": "Int64"})
+    df.attrs["units"] = {"vcsd_gg_co2": "Gg CO2", "area_km2": "km2", "destroyed_km2": "km2",
+                         "restored_km2": "km2", "open_year": "year", "last_open_year": "year",
+                         "restoration_year": "year"}
+    return df
+
+
 def write_truth(landscape: Landscape, root: Path) -> Path:
-    """The planted truth as a Zarr store, for scoring analyses."""
-    grid, years = landscape.grid, landscape.config.year_list
+    """The planted truth as a Zarr store, for scoring analyses, and the per-mine VCSD table
+    ``truth/vcsd_per_mine.csv`` (units in ``vcsd_per_mine.json``)."""
+    grid, cfg = landscape.grid, landscape.config
+    years = cfg.year_list
+    shape = grid.shape
     time = pd.to_datetime([dt.datetime(y, 1, 1) for y in years])
     dims = ("time", "y", "x")
-    ds = xr.Dataset(
-        {
-            "ndvi_true": (dims, np.stack([landscape.ndvi(y) for y in years]), {"units": "1", "long_name": "true peak-season NDVI"}),
-            "cover_true": (dims, np.stack([landscape.cover(y) for y in years]), {"units": "1", "long_name": "true fractional vegetation cover"}),
-            "npp_true": (dims, np.stack([landscape.npp(y) for y in years]), {"units": "g C m-2 yr-1", "long_name": "true annual NPP"}),
-            "ndvi_trend_true": (("y", "x"), landscape.ndvi_trend(), {"units": "yr-1", "long_name": "OLS slope of true NDVI"}),
-            "destruction_year": (("y", "x"), landscape.destruction_year, {"_FillValue_meaning": "0 = never destroyed"}),
-            "restoration_year": (("y", "x"), landscape.restoration_year, {"_FillValue_meaning": "0 = never restored"}),
-            "mine_id": (("y", "x"), landscape.mine_id, {"long_name": "mine id, 0 outside mines"}),
-            "zone": (("y", "x"), landscape.zone, {"long_name": "1 pit, 2 dump"}),
-            "lulc_base": (("y", "x"), landscape.lulc_base, {"long_name": "CLCD-like class before mining"}),
-        },
-        coords={"time": time, "y": grid.y, "x": grid.x},
-        attrs={"crs": grid.crs},
-    )
+
+    def lazy(fn):
+        return _per_year(fn, years, shape)
+
+    def npp(y):
+        return landscape.npp(y)
+
+    def npp_und(y):
+        return landscape.npp(y, undisturbed=True)
+
+    def vcs_und(y):
+        return landscape.vcs(y, undisturbed=True)
+
+    data = {
+        "ndvi_true": (dims, lazy(landscape.ndvi), {"units": "1", "long_name": "true peak-season NDVI"}),
+        "cover_true": (dims, lazy(landscape.cover), {"units": "1", "long_name": "true fractional vegetation cover"}),
+        "npp_true": (dims, lazy(npp), {"units": "g C m-2 yr-1", "long_name": "true annual NPP"}),
+        "npp_undisturbed_true": (dims, lazy(npp_und), {
+            "units": "g C m-2 yr-1", "long_name": "true annual NPP had the pixel never been mined"}),
+        "vcs_true": (dims, lazy(landscape.vcs), {
+            "units": "g CO2 m-2 yr-1", "long_name": "true vegetation carbon sequestration (NPP x 2.2 x 1.63)"}),
+        "vcs_undisturbed_true": (dims, lazy(vcs_und), {
+            "units": "g CO2 m-2 yr-1", "long_name": "true VCS had the pixel never been mined"}),
+        "ndvi_trend_true": (("y", "x"), landscape.ndvi_trend(), {"units": "yr-1", "long_name": "OLS slope of true NDVI"}),
+        "destruction_year": (("y", "x"), landscape.destruction_year, {
+            "units": "year", "long_name": "year the pixel's mine strip opened", "_FillValue_meaning": "0 = never destroyed"}),
+        "restoration_year": (("y", "x"), landscape.restoration_year, {
+            "units": "year", "long_name": "year the pixel's dump stage was restored",
+            "_FillValue_meaning": "0 = never restored"}),
+        "target": (("y", "x"), landscape.target(), {
+            "units": "1", "long_name": "detectable disturbed pixel: true NDVI >= 0.25 the year before "
+                                      "destruction, < 0.2 in it (1), otherwise 0"}),
+        "mine_id": (("y", "x"), landscape.mine_id, {"units": "1", "long_name": "mine id, 0 outside mines"}),
+        "zone": (("y", "x"), landscape.zone, {"units": "1", "long_name": "1 pit, 2 dump"}),
+        "lulc_base": (("y", "x"), landscape.lulc_base, {"units": "1", "long_name": "CLCD-like class before mining"}),
+    }
+    coords = {"time": time, "y": grid.y, "x": grid.x}
+    if cfg.monthly_years:
+        import dask.array as da
+
+        months = pd.to_datetime([dt.datetime(y, m, 1) for y in cfg.monthly_years for m in range(1, 13)])
+        monthly = da.concatenate([_per_year(lambda _, y=y: landscape.npp_monthly(y), [0], (12, *shape))[0]
+                                  for y in cfg.monthly_years])
+        data["npp_monthly_true"] = (("month", "y", "x"), monthly, {
+            "units": "g C m-2 month-1",
+            "long_name": "true monthly NPP: the year's npp_true spread over months by phenology where "
+                         "the month's mean air temperature is above 0 degC"})
+        coords["month"] = months
+    ds = xr.Dataset(data, coords=coords, attrs={"crs": grid.crs})
     path = root / "truth" / "truth.zarr"
     ds.to_zarr(path, mode="w", consolidated=True, zarr_format=2)
+    table = vcsd_per_mine(landscape)
+    table.to_csv(root / "truth" / "vcsd_per_mine.csv", index=False)
+    (root / "truth" / "vcsd_per_mine.json").write_text(json.dumps({
+        "units": table.attrs["units"],
+        "definition": "vcsd_gg_co2 = -sum_t sum_pixels (vcs_true - vcs_undisturbed_true) x 900 m2 / 1e9 "
+                      "over the years from each pixel's destruction year on (study 002 Eq. 5)"}, indent=1))
     return path
 
 
@@ -203,4 +288,4 @@ def modis_item_assets() -> dict:
     return {"Npp_500m": {"type": COG, "roles": ["data"], "raster:bands": [{"data_type": "int16", "scale": NPP_SCALE}]}}
 
 
-__all__ = ["EXT", "write_dem", "write_lulc", "write_mines", "write_modis", "write_truth"]
+__all__ = ["EXT", "NPP_TO_VCS", "vcsd_per_mine", "write_dem", "write_lulc", "write_mines", "write_modis", "write_truth"]

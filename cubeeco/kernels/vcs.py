@@ -1,0 +1,194 @@
+"""VCS accounting per pixel (seed 002 Eqs. 3-5): undisturbed state, direct and potential changes.
+
+Pure numba over numpy; no xarray.  Every gufunc takes one pixel's annual VCS series ``v``
+(core dimension last, float32 or float64, NaN missing), its years ``years`` (float64,
+strictly increasing; gaps allowed, e.g. 2012 missing in study 002) and the pixel's
+destruction / restoration years ``td`` / ``tr`` (int64, ``-1`` = none).
+
+Time steps of the events
+    The step of T_D is the first step whose year is >= T_D, so a destruction in a year
+    missing from the axis counts in the next observed year (study 002, Fig. 2a: 2012
+    counted as 2013).  The same rule places T_R.  "The previous year" of a direct change
+    is the previous step on the axis.
+
+Fit window (Eqs. 3-4)
+    Eq. 3 regresses VCS on the year over t = first .. T_D and Eq. 4 predicts T_D + 1 ..
+    last (clipped at 0: VCS is never negative).  ``include_td = 1`` is that literal reading (T_D in the fit, predictions from
+    the step after T_D); ``include_td = 0`` fits first .. T_D - 1 and predicts from T_D
+    on.  NaN values in the window are skipped; 1 to ``min_years`` - 1 valid values: too
+    few for a trend, the prediction is their mean (``FLAG_MEAN``; dropping these pixels
+    would leave their loss out of VCSD: a mine opened in 2003 has two MODIS years before);
+    none: no prediction (``FLAG_SHORT``).
+
+Flags (``flag`` output, int8)
+    ``FLAG_UNDISTURBED`` 0: T_D = -1 (the undisturbed series is the observed one);
+    ``FLAG_FITTED`` 1; ``FLAG_SHORT`` 2: no undisturbed year (destroyed in the first year) --
+    predictions and potential changes NaN, direct changes and event steps still reported;
+    ``FLAG_INVALID`` 3: T_D or T_R off the time axis, T_R without T_D, or T_R not after T_D
+    -- every output NaN / -1; ``FLAG_MEAN`` 4: the mean of too few years (see above).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ._gufunc import jit, lazy_gufunc
+
+FLAG_UNDISTURBED, FLAG_FITTED, FLAG_SHORT, FLAG_INVALID, FLAG_MEAN = 0, 1, 2, 3, 4
+NONE = -1
+
+
+@jit
+def _event_step(years, year):
+    """Step of an event year: first step with years[i] >= year; -2 if off the axis, -1 if none."""
+    if year == NONE:
+        return -1
+    n = years.shape[0]
+    if n == 0 or year < years[0] or year > years[n - 1]:
+        return -2
+    for i in range(n):
+        if years[i] >= year:
+            return i
+    return -2
+
+
+@jit
+def _steps(years, td, tr):
+    """(step of T_D, step of T_R, valid) with the consistency rules of the module doc."""
+    d = _event_step(years, td)
+    r = _event_step(years, tr)
+    if d == -2 or r == -2:
+        return -1, -1, False
+    if r >= 0 and (d < 0 or tr <= td or r <= d):
+        return -1, -1, False
+    return d, r, True
+
+
+@jit
+def _ols(v, years, stop):
+    """OLS of v on years over steps [0, stop), NaN skipped: (n, slope, mean year, mean v).
+
+    Centred sums (Σ(t - t̄)(v - v̄) / Σ(t - t̄)²): Eq. 3's raw-sum form cancels badly at
+    years ~2000 (n Σt² and (Σt)² agree to ~7 digits).
+    """
+    n = 0
+    st = 0.0
+    sv = 0.0
+    for i in range(stop):
+        x = np.float64(v[i])
+        if np.isfinite(x):
+            n += 1
+            st += years[i]
+            sv += x
+    if n == 0:
+        return 0, np.nan, np.nan, np.nan
+    tm = st / n
+    vm = sv / n
+    sxy = 0.0
+    sxx = 0.0
+    for i in range(stop):
+        x = np.float64(v[i])
+        if np.isfinite(x):
+            dt = years[i] - tm
+            sxy += dt * (x - vm)
+            sxx += dt * dt
+    slope = sxy / sxx if sxx > 0.0 else np.nan
+    return n, slope, tm, vm
+
+
+@jit
+def _undisturbed(v, years, td, tr, min_years, include_td, und):
+    """Fill ``und``; return (d step, r step, first predicted step, n, slope, intercept, flag)."""
+    nt = v.shape[0]
+    d, r, ok = _steps(years, td, tr)
+    if not ok:
+        for i in range(nt):
+            und[i] = np.nan
+        return -1, -1, nt, 0, np.nan, np.nan, FLAG_INVALID
+    if d < 0:
+        for i in range(nt):
+            und[i] = v[i]
+        return -1, r, nt, 0, np.nan, np.nan, FLAG_UNDISTURBED
+    stop = d + 1 if include_td else d  # first step not in the fit = first predicted step
+    n, slope, tm, vm = _ols(v, years, stop)
+    for i in range(stop):
+        und[i] = v[i]  # before the prediction starts the pixel is in its undisturbed state
+    if n == 0:
+        for i in range(stop, nt):
+            und[i] = np.nan
+        return d, r, stop, n, np.nan, np.nan, FLAG_SHORT
+    if n < min_years or not np.isfinite(slope):
+        for i in range(stop, nt):
+            und[i] = vm  # too few years for a trend: their mean
+        return d, r, stop, n, 0.0, vm, FLAG_MEAN
+    for i in range(stop, nt):
+        # = a·year + b (Eq. 4), evaluated centred; never below 0: vegetation does not emit
+        # through photosynthesis, and a fit dragged down by a late-detected destruction year
+        # would otherwise book an ever-growing "gain" on destroyed land
+        p = vm + slope * (years[i] - tm)
+        und[i] = p if p > 0.0 else 0.0
+    return d, r, stop, n, slope, vm - slope * tm, FLAG_FITTED
+
+
+_SIG_FIT = "void({f}[:], float64[:], int64, int64, int64, {f}[:], float64[:], float64[:], int32[:], int8[:])"
+
+
+@lazy_gufunc([_SIG_FIT.format(f="float32"), _SIG_FIT.format(f="float64")],
+             "(t),(t),(),(),()->(t),(),(),(),()", split_on=0)
+def undisturbed_fit(v, years, td, min_years, include_td, und, slope, intercept, n_fit, flag):
+    """Undisturbed-state VCS of one pixel (Eqs. 3-4): observed before the prediction starts,
+    a·year + b after; also a, b (year-0 intercept), the number of years fitted and the flag."""
+    _, _, _, n, a, b, f = _undisturbed(v, years, td, NONE, min_years, include_td, und)
+    slope[0] = a
+    intercept[0] = b
+    n_fit[0] = n
+    flag[0] = f
+
+
+_SIG_ACC = ("void({f}[:], float64[:], int64, int64, int64, int64, "
+            "{f}[:], {f}[:], {f}[:], {f}[:], {f}[:], float64[:], float64[:], int32[:], int8[:], int32[:], int32[:])")
+
+
+@lazy_gufunc([_SIG_ACC.format(f="float32"), _SIG_ACC.format(f="float64")],
+             "(t),(t),(),(),(),()->(t),(t),(t),(t),(t),(),(),(),(),(),()", split_on=0)
+def accounting(v, years, td, tr, min_years, include_td,
+               und, dec, inc, cdes, cres, slope, intercept, n_fit, flag, d_step, r_step):
+    """Per-pixel, per-year accounting (study 002), all in VCS units (g CO2 m-2 yr-1):
+
+    * ``und``  undisturbed-state series (see :func:`undisturbed_fit`);
+    * ``dec``  direct decrease VCS(T_D - 1) - VCS(T_D) at the step of T_D, NaN elsewhere
+      (NaN too when T_D is the first step: no previous year);
+    * ``inc``  direct increase VCS(T_R) - VCS(T_R - 1) at the step of T_R, NaN elsewhere;
+    * ``cdes`` potential change VCS_t - VCS_undisturbed,t while destroyed and not yet
+      restored, from the first predicted step; NaN elsewhere;
+    * ``cres`` the same from the step of T_R on; NaN elsewhere.
+
+    Scalars: slope a, intercept b, years fitted, flag, and the steps of T_D / T_R (-1 none).
+    """
+    nt = v.shape[0]
+    d, r, p0, n, a, b, f = _undisturbed(v, years, td, tr, min_years, include_td, und)
+    slope[0] = a
+    intercept[0] = b
+    n_fit[0] = n
+    flag[0] = f
+    d_step[0] = d
+    r_step[0] = r
+    for i in range(nt):
+        dec[i] = np.nan
+        inc[i] = np.nan
+        cdes[i] = np.nan
+        cres[i] = np.nan
+    if d < 0:
+        return
+    if d >= 1:
+        dec[d] = np.float64(v[d - 1]) - np.float64(v[d])
+    if r >= 1:
+        inc[r] = np.float64(v[r]) - np.float64(v[r - 1])
+    if f != FLAG_FITTED and f != FLAG_MEAN:
+        return
+    for i in range(p0, nt):
+        gap = np.float64(v[i]) - np.float64(und[i])
+        if r >= 0 and i >= r:
+            cres[i] = gap
+        else:
+            cdes[i] = gap
