@@ -217,7 +217,7 @@ def numpy_transitions(a0, a1, dens, codes, nodata, area_ha, zones=None, zone_ids
     return out
 
 
-@settings(max_examples=30, deadline=None)
+@settings(max_examples=12, deadline=None)
 @given(st.integers(0, 2**31), st.integers(2, 9), st.integers(2, 9), st.booleans())
 def test_transitions_reconcile_and_chunks(seed, cy, cx, with_zones):
     rng = np.random.default_rng(seed)
@@ -255,7 +255,7 @@ def test_transitions_reconcile_and_chunks(seed, cy, cx, with_zones):
     assert one.area.attrs["units"] == "ha"
 
 
-@settings(max_examples=30, deadline=None)
+@settings(max_examples=12, deadline=None)
 @given(st.integers(0, 2**31), st.integers(1, 4), st.integers(2, 8))
 def test_stock_series_every_year_chunks(seed, ct, cxy):
     rng = np.random.default_rng(seed)

@@ -90,7 +90,7 @@ def test_equals_brute_force_one_chunk_and_many(shape, eight, radius):
         np.testing.assert_array_equal(one[k].values, many[k].values, err_msg=k)
 
 
-@settings(max_examples=30, deadline=None)
+@settings(max_examples=15, deadline=None)
 @given(seed=st.integers(0, 10_000), cy=st.integers(1, 12), cx=st.integers(1, 14),
        radius=st.sampled_from([10.0, 20.0, 30.0]), shape=st.sampled_from(["square", "circle"]))
 def test_identical_across_chunkings(seed, cy, cx, radius, shape):
