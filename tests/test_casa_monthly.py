@@ -355,6 +355,8 @@ def test_monthly_climate_and_barren_npp_on_tiny_base(year_cube, tiny_base):
     # study 001 Table 3: unreclaimed dumps 18.6-26.7 g C m-2 month-1, grassland 32-44: barren
     # is small but not zero, and well below grassland
     assert np.isfinite(barren).all() and (barren >= 0).all()
-    assert 1.0 < barren.mean() < 100.0 and np.percentile(barren, 95) < 100.0
+    # June-August is the peak: above the dumps' year-round 18.6-26.7, of their order (35.5 on tiny);
+    # the former ε_max of 0 gave 0 here, a stretch to grassland's own bounds about grassland's NPP
+    assert 15.0 < barren.mean() < 60.0 and np.percentile(barren, 95) < 80.0
     assert barren.mean() < 0.7 * grass.mean()
     assert (npp.values[:, cls == 5] == 0).all()  # water: ε_max 0
