@@ -93,6 +93,19 @@ _LAZY = {
     "landscape_metrics": "cubeeco.ops.landscape",
     "patch_tables": "cubeeco.ops.landscape",
     "moving_window": "cubeeco.ops.moving_window",
+    "entropy_weights": "cubeeco.ops.coupling",
+    "integrated_landscape_index": "cubeeco.ops.coupling",
+    "coupling_coordination": "cubeeco.ops.coupling",
+    "coupling_table": "cubeeco.ops.coupling",
+    "pearson_table": "cubeeco.ops.drivers",
+    "vif": "cubeeco.ops.drivers",
+    "vif_screen": "cubeeco.ops.drivers",
+    "regression": "cubeeco.ops.drivers",
+    "mining_land_cover": "cubeeco.workflows.carbon_storage",
+    "semivariogram": "cubeeco.ops.semivariogram",
+    "fit_semivariogram": "cubeeco.ops.semivariogram",
+    "choose_window": "cubeeco.ops.semivariogram",
+    "contribution_ratio": "cubeeco.ops.contribution",
 }
 
 __all__ = sorted([*_LAZY, "__version__"])

@@ -16,9 +16,11 @@ from cubeeco.workflows.demo import demo_config_text, run_demo
 # undisturbed regression of Eqs. 3-4 rests on few years); the demo preset reaches a few percent.
 TINY_SCORES = {"ndvi_trend_pearson_r": 0.4131, "ndvi_trend_bias": -0.000791,
                "destruction_year_within_1yr": 0.9559, "destruction_false_alarm_rate": 0.02548,
-               "vcsd_max_relative_error": 0.2322, "vcsd_total_relative_error": -0.1342,
-               "vcsd_counterfactual_max_relative_error": 0.2762, "vcsd_counterfactual_total_relative_error": -0.1849,
-               "casa_npp_pearson_r": 0.5732, "casa_npp_r2": 0.3285, "casa_npp_rmse": 251.6, "casa_npp_points": 45}
+               "vcsd_detected_years_max_relative_error": 0.0742,
+               "vcsd_max_relative_error": 0.2393, "vcsd_total_relative_error": -0.1711,
+               "vcsd_counterfactual_max_relative_error": 0.2828, "vcsd_counterfactual_total_relative_error": -0.2196,
+               "casa_npp_pearson_r": 0.5732, "casa_npp_r2": 0.3285, "casa_npp_rmse": 251.6, "casa_npp_points": 45,
+               "carbon_stock_max_relative_error": 0.0045}
 
 
 @pytest.fixture(scope="module")
@@ -180,3 +182,53 @@ def test_casa_npp_of_the_demo_is_of_the_studies_order(demo):
     land_use = cubeeco.open_table(out / "cubeeco.zarr", "npp_land_use")
     by = land_use.groupby("land_use")["npp_mean"].mean()
     assert by["unreclaimed (destroyed)"] < by["grassland"]
+
+
+# -- carbon storage and landscape pattern (study 004) that the demo config runs ----------------
+STUDY004_TABLES = ("carbon_stock", "carbon_stock_total", "carbon_stock_mines", "carbon_transitions",
+                   "carbon_reconciliation", "landscape_metrics", "class_metrics", "window_choice", "coupling",
+                   "coupling_weights", "contribution", "drivers_pearson", "drivers_models", "drivers_coefficients")
+
+
+def test_the_study004_stages_write_their_tables_and_sections(demo):
+    from cubeeco.io.store import open_store
+
+    out, summary = demo
+    store = out / "cubeeco.zarr"
+    tables = set(cubeeco.list_tables(store))
+    for name in STUDY004_TABLES:
+        assert name in tables, name
+        assert (out / "cubeeco.zarr.tables" / f"{name}.csv").exists()
+    # the stock series covers every year; the transitions close on the stock change
+    total = cubeeco.open_table(store, "carbon_stock_total")
+    assert list(total["year"]) == list(range(2009, 2015)) and total.attrs["units"]["stock_t"] == "t"
+    rec = cubeeco.open_table(store, "carbon_reconciliation")
+    assert (rec["residual_t"].abs() < 1e-6 * rec["total_t0_t"]).all()
+    by_year = total.set_index("year")["stock_t"]
+    for _, row in rec.iterrows():
+        t0, t1 = map(int, row["period"].split("-"))
+        assert row["net_change_t"] == pytest.approx(by_year[t1] - by_year[t0], rel=1e-9)
+    # the stored per-pixel storage sums to the table's totals (t/ha x 0.09 ha)
+    c = open_store(store, "carbon_storage")["c_storage"]
+    assert float(c.isel(time=0).sum()) * 0.09 == pytest.approx(total["stock_t"].iloc[0], rel=1e-5)
+    lulc = open_store(store, "mining_lulc")["lulc"]
+    assert {4, 7} <= set(int(v) for v in pd.unique(lulc.values.ravel()))   # mining land and grassland
+    assert lulc.attrs["flag_values"] and 11 in lulc.attrs["flag_values"]     # natural bare land apart
+    # the window radius comes from the semivariograms; the maps are stored at it
+    choice = cubeeco.open_table(store, "window_choice")
+    windows = open_store(store, "landscape_windows")
+    assert choice["chosen"].sum() == choice["metric"].nunique()
+    assert windows.attrs["radius_m"] == float(choice.loc[choice["chosen"], "radius_m"].iloc[0])
+    coupling = cubeeco.open_table(store, "coupling")
+    assert coupling["D"].between(0, 1).all() and len(coupling) == 4
+    k = cubeeco.open_table(store, "contribution")
+    mined = k["S_mine"] > 0    # before the first opening there is no mining landscape: K_l undefined
+    assert (k.loc[mined, "K_l"] > 0).all() and k.loc[~mined, "K_l"].isna().all() and mined.any()
+    assert sorted(k["band"].unique()) == [1, 2, 3, 4, 5]
+    models = cubeeco.open_table(store, "drivers_models")
+    assert len(models) == 2 and models["R2"].between(0, 1).all()
+    assert summary["scores"]["carbon_stock_max_relative_error"] < 0.05
+    html = (out / "report.html").read_text()
+    for title in ("Carbon storage, InVEST model", "Landscape pattern metrics", "Moving-window landscape metrics",
+                  "Coupling coordination", "Contribution ratio K_l", "Drivers of carbon density"):
+        assert title in html, title

@@ -437,3 +437,231 @@ def test_tiny_base_native_modis_and_conservation(tiny_base, tiny_landscape):
     ds2 = scale_transform(native, v2, min_share=0.9).compute()
     assert (background_table(ds2).rule == "kriging").all()
     _check_conservation(ds2, v2, native.compute())
+
+
+# ------------------------------------------------------------------ regression sub-cell weights (issue 12)
+from cubeeco.kernels import scale as KS  # noqa: E402
+from cubeeco.ops.scale import fit_subcell_regression, weights_table  # noqa: E402
+
+BG = 40.0
+
+
+def _affine_case(seed, a=15.0, b=560.0, ny=60, nx=70, nan_px=0.02, nan_cov=0.03, whole=8):
+    """Pixels whose NPP is exactly a + b·x (x: the covariate), NPP_bg = BG on destroyed pixels, and
+    MODIS cells holding the mean of that over their known on-grid pixels (Eq. 1 exact)."""
+    g, tr, shape, native, veg, like, cells = _case(seed, ny=ny, nx=nx, whole=whole, nan_px=nan_px, nan_cells=0.0)
+    rng = np.random.default_rng(seed + 1)
+    # a smooth field (cells differ: the fit needs spread between cell means) plus pixel noise
+    yy, xx = np.meshgrid(np.arange(ny), np.arange(nx), indexing="ij")
+    field = 0.5 + 0.3 * np.sin(xx / rng.uniform(5, 12) + rng.uniform(0, 6)) * np.cos(yy / rng.uniform(5, 12))
+    x = np.clip(field[None] + rng.normal(0, 0.08, veg.shape), 0.05, 0.9).astype(np.float32)
+    truth = (a + b * x.astype(np.float64))
+    v = veg.values
+    seen = np.where(v > 0, truth, BG)
+    n = shape[0] * shape[1]
+    nat = np.full((v.shape[0], n), np.nan)
+    for t in range(v.shape[0]):
+        ok = np.isfinite(v[t]) & (cells >= 0)
+        tot = np.bincount(cells[ok], seen[t][ok], minlength=n)
+        cnt = np.bincount(cells[ok], minlength=n)
+        nat[t, cnt > 0] = tot[cnt > 0] / cnt[cnt > 0]
+    native = native.copy(data=nat.reshape(native.shape).astype(np.float32))
+    xm = x.copy()
+    xm[rng.random(x.shape) < nan_cov] = np.nan              # a pixel without NDVI: its cell's mean
+    cov = veg.copy(data=xm).assign_attrs(units="1")
+    return native, veg, cov, cells, truth
+
+
+def _reference_weights(veg, cov, cells, a, b, floor):
+    """Independent per-pixel weights: max(a + b·x, floor), x missing -> the cell's vegetated mean."""
+    w = np.zeros(veg.shape)
+    c0 = np.maximum(cells, 0)
+    for t in range(veg.shape[0]):
+        v, x = veg[t], cov[t].astype(np.float64)
+        ok = (v > 0) & np.isfinite(x) & (cells >= 0)
+        n = cells.max() + 1
+        cnt = np.bincount(cells[ok], minlength=n)
+        mean = np.bincount(cells[ok], x[ok], minlength=n) / np.maximum(cnt, 1)
+        xx = np.where(np.isfinite(x), x, np.where(cnt[c0] > 0, mean[c0], np.nan))
+        wt = np.where(np.isfinite(xx), np.maximum(a[t] + b[t] * xx, floor), 1.0)
+        w[t] = np.where(np.isnan(v), np.nan, np.where(v > 0, wt, 0.0))
+    return w
+
+
+def test_covariate_sums_and_weights_kernels_match_reference():
+    rng = np.random.default_rng(3)
+    rel = rng.integers(-1, 6, 400)
+    veg = rng.choice([0.0, 1.0, np.nan], (3, 400), p=[0.3, 0.6, 0.1]).astype(np.float32)
+    x = rng.uniform(-0.2, 0.9, (3, 400)).astype(np.float32)
+    x[rng.random(x.shape) < 0.1] = np.nan
+    got = KS.cell_covariate_sums(rel, veg, x, 6)
+    ok = (rel >= 0)[None] & (np.nan_to_num(veg) > 0) & np.isfinite(x)
+    for t in range(3):
+        np.testing.assert_array_equal(got[0, t], np.bincount(rel[ok[t]], minlength=6))
+        np.testing.assert_allclose(got[1, t], np.bincount(rel[ok[t]], x[t][ok[t]], minlength=6), atol=1e-5)
+    # sums of rounded summands are exact: any order gives the same bits
+    perm = rng.permutation(400)
+    np.testing.assert_array_equal(KS.cell_covariate_sums(rel[perm], veg[:, perm], x[:, perm], 6), got)
+    xbar = np.where(got[0] > 0, got[1] / np.maximum(got[0], 1), np.nan)
+    a, b = np.array([15.0, -50.0, 1.0]), np.array([560.0, 300.0, 0.0])
+    w = KS.regression_weights(rel, veg, x, xbar, a, b, 2.5)
+    ref = _reference_weights(veg, x, rel, a, b, 2.5)
+    inside = rel >= 0
+    # the cell means come from summands rounded to 2**-24: 1e-4 after x 560
+    np.testing.assert_allclose(w[:, inside], ref[:, inside], rtol=0, atol=1e-4)
+    assert np.all(w[:, ~inside][np.nan_to_num(veg[:, ~inside]) > 0] == 1.0)
+    vegd = np.nan_to_num(veg) > 0
+    assert np.all(w[vegd & inside & np.isfinite(x)] >= 2.5)        # floored: > 0 on every vegetated pixel
+    assert np.all(w[vegd] > 0) and np.all(np.isnan(w[np.isnan(veg)])) and np.all(w[veg == 0] == 0)
+    fin = np.isfinite(w)
+    np.testing.assert_array_equal(w[fin], np.rint(w[fin] * 2 ** 24) / 2 ** 24)   # on the exact-sum grid
+    with pytest.raises(ValueError, match="floor"):
+        KS.regression_weights(rel, veg, x, xbar, a, b, 0.0)
+
+
+def test_robust_line_recovers_lines_and_resists_outliers():
+    from cubeeco.ops.scale import _robust_line
+
+    rng = np.random.default_rng(0)
+    x = rng.uniform(0.1, 0.8, 200)
+    y = 15 + 560 * x
+    a, b, r2 = _robust_line(x, y, np.ones(200), n_iter=20, huber_k=1.345)
+    assert (a, b) == pytest.approx((15, 560), rel=1e-10) and r2 == pytest.approx(1.0)
+    noisy = y + rng.normal(0, 5, 200)
+    ref = np.polyfit(x, noisy, 1)
+    a0, b0, _ = _robust_line(x, noisy, np.ones(200), n_iter=0, huber_k=1.345)       # plain least squares
+    assert (b0, a0) == pytest.approx(tuple(ref), rel=1e-9)
+    bad = noisy.copy()
+    bad[:15] += 400                                  # cells with a wrong NPP_bg
+    a1, b1, _ = _robust_line(x, bad, np.ones(200), n_iter=20, huber_k=1.345)
+    ols = np.polyfit(x, bad, 1)
+    line = np.linspace(0.1, 0.8, 8)
+    err_robust = np.abs(a1 + b1 * line - (15 + 560 * line)).max()
+    err_ols = np.abs(np.polyval(ols, line) - (15 + 560 * line)).max()
+    assert err_robust < 0.25 * err_ols and err_robust < 6
+    assert np.isnan(_robust_line(np.full(5, 0.3), np.arange(5.0), np.ones(5), n_iter=3, huber_k=1.3)[1])
+
+
+@settings(max_examples=4, deadline=None)
+@given(seed=st.integers(0, 2**16))
+def test_regression_weights_recover_an_affine_truth_and_keep_every_cell(seed):
+    """NPP affine in the covariate: the fit finds a, b and Eq. 1 with regression weights returns
+    each vegetated pixel's NPP (uniform weights do not); each cell's total is kept."""
+    native, veg, cov, cells, truth = _affine_case(seed, nan_cov=0.0, nan_px=0.0)
+    red = scale_reduce(native, veg, covariate=cov, min_share=0.5, min_pixels=10, default_bg=BG)
+    assert set(background_table(red).rule) <= {"mean", "mean_no_fit", "default"}   # NPP_bg = BG exactly
+    fit = weights_table(red)
+    assert list(fit.rule) == ["regression"] * 3
+    np.testing.assert_allclose(fit.intercept, 15.0, rtol=1e-4, atol=1e-2)
+    np.testing.assert_allclose(fit.slope, 560.0, rtol=1e-5)
+    assert np.all(fit.r2 > 0.999) and np.all(fit.n_cells >= _MIN_CELLS_SEEN)
+    ds = scale_transform(native, veg, reduced=red, covariate=cov).compute()
+    _check_conservation(ds, veg, native)
+    v = veg.values
+    vegd = (v > 0) & (cells >= 0)[None] & np.isfinite(ds.npp.values)
+    np.testing.assert_allclose(ds.npp.values[vegd], truth[vegd], rtol=2e-4)
+    uni = scale_transform(native, veg, min_share=0.5, default_bg=BG).compute()
+    assert np.abs(uni.npp.values[vegd] - truth[vegd]).max() > 50           # the even share is far off
+    # within a cell NPP_a ∝ the weight max(a + b·x, floor) (x missing: the cell's mean)
+    w = _reference_weights(v, cov.values, cells, fit.intercept.to_numpy(), fit.slope.to_numpy(), 1.0)
+    c = np.bincount(cells[vegd[0]]).argmax()
+    sel = vegd[0] & (cells == c)
+    ratio = ds.npp.values[0][sel] / w[0][sel]
+    np.testing.assert_allclose(ratio, ratio[0], rtol=1e-5)
+
+
+_MIN_CELLS_SEEN = 10
+
+
+def test_regression_reduce_one_chunk_equals_many_lazy_pass_and_zarr(tmp_path):
+    native, veg, cov, _, _ = _affine_case(21, ny=80, nx=90)
+    noisy = native * np.float32(1.0) + np.float32(3.0) * np.sin(np.arange(native.size)).reshape(native.shape)
+    noisy = noisy.astype(np.float32).rio.write_crs(SINU).assign_attrs(native.attrs)
+    ref = scale_reduce(noisy, veg, covariate=cov, min_share=0.5)
+    many = scale_reduce(noisy.chunk({"time": 1}), veg.chunk({"time": 2, "y": 17, "x": 23}),
+                        covariate=cov.chunk({"time": 2, "y": 17, "x": 23}), min_share=0.5)
+    xr.testing.assert_identical(ref, many)                   # bit for bit: the sums are exact
+    for k in ("w_vegetated", "covariate_mean", "weights_slope", "weights_intercept", "n_negative"):
+        assert ref[k].attrs.get("long_name") and "units" in ref[k].attrs
+    ref.to_zarr(tmp_path / "r.zarr", mode="w", consolidated=False, zarr_format=2)
+    back = xr.open_zarr(tmp_path / "r.zarr", consolidated=False).load()
+    xr.testing.assert_identical(back, ref)
+    assert weights_table(back).equals(weights_table(ref))
+    eager = scale_transform(noisy, veg, reduced=back, covariate=cov)
+    _check_conservation(eager, veg, noisy)
+    chunked = veg.chunk({"time": -1, "y": 17, "x": 23})
+    with raise_if_dask_computes():
+        lazy = scale_transform(noisy.chunk({"time": 1}), chunked, reduced=ref, covariate=cov.chunk({"time": -1,
+                                                                                                    "y": 17, "x": 23}))
+    for k in ("npp", "npp_bg", "npp_b"):
+        assert lazy[k].dtype == lazy[k].compute().dtype == np.float32
+        np.testing.assert_array_equal(lazy[k].values, eager[k].values)
+    assert "max(a + b*covariate" in lazy.npp.attrs["method"] and lazy.npp.attrs["units"] == "g C m-2 yr-1"
+
+
+def test_fit_falls_back_to_even_shares():
+    native, veg, cov, _, _ = _affine_case(5, b=-300.0, a=400.0)          # NPP falling with NDVI
+    red = scale_reduce(native, veg, covariate=cov, min_share=0.5, min_pixels=10)
+    fit = weights_table(red)
+    assert list(fit.rule) == ["uniform"] * 3 and fit.note[0].startswith("slope")
+    ds = scale_transform(native, veg, reduced=red, covariate=cov)
+    uni = scale_transform(native, veg, min_share=0.5)
+    np.testing.assert_allclose(ds.npp.values, uni.npp.values, rtol=1e-6)
+    red2 = scale_reduce(native, veg, covariate=cov, min_share=0.5, min_pixels=10_000)
+    assert list(weights_table(red2).rule) == ["uniform"] * 3 and "cell" in weights_table(red2).note[0]
+    stats = red.assign(covariate_mean=red.covariate_mean * 0 + 0.4)
+    assert "spread" in fit_subcell_regression(stats, min_share=0.5, min_pixels=10).note[0]
+
+
+def test_negative_npp_is_counted_and_clipped_on_request():
+    _, _, _, native, veg, _, cells = _case(9, ny=60, nx=70, whole=10, nan_px=0.0, nan_cells=0.0)
+    nat = native.values.copy()
+    v = veg.values.copy()
+    t = 1
+    inner = [c for c in np.unique(cells[cells >= 0]) if (cells == c).sum() >= 200][:2]
+    for c in inner:                         # nearly destroyed cells with a small NPP_b
+        px = np.argwhere(cells == c)
+        v[t][cells == c] = 0.0
+        v[t][tuple(px[:3].T)] = 1.0
+        nat[t].ravel()[c] = 5.0
+    native = native.copy(data=nat)
+    veg = veg.copy(data=v)
+    red = scale_reduce(native, veg, min_share=0.5, default_bg=60.0)
+    ds = scale_transform(native, veg, reduced=red).compute()
+    _check_conservation(ds, veg, native)                  # kept as computed: the budget holds
+    neg = (ds.npp.values < 0)
+    table = background_table(red)
+    assert table.n_negative[t] == neg[t].sum() >= 6 and list(table.clipped) == [0, 0, 0]
+    area = red.attrs["pixel_area_m2"]
+    np.testing.assert_allclose(table.negative_t_c, [-ds.npp.values[k][neg[k]].astype(np.float64).sum() * area / 1e6
+                                                    for k in range(3)], rtol=1e-5)
+    red_c = scale_reduce(native, veg, min_share=0.5, default_bg=60.0, clip_negative=True)
+    clipped = scale_transform(native, veg, reduced=red_c).compute()
+    tc = background_table(clipped)
+    assert list(tc.clipped) == list(table.n_negative) and red_c.attrs["clip_negative"] == 1
+    assert clipped.npp.values[neg].max() == 0 and np.nanmin(clipped.npp.values) >= 0
+    np.testing.assert_array_equal(clipped.npp.values[~neg], ds.npp.values[~neg])
+    assert "clipped" in clipped.npp.attrs["method"]
+
+
+def test_regression_bad_input():
+    native, veg, cov, _, _ = _affine_case(2, ny=40, nx=50)
+    red = scale_reduce(native, veg, covariate=cov, min_share=0.5)
+    with pytest.raises(ValueError, match="same covariate"):
+        scale_transform(native, veg, reduced=red)
+    with pytest.raises(ValueError, match="no sub-cell regression"):
+        scale_transform(native, veg, reduced=scale_reduce(native, veg), covariate=cov)
+    with pytest.raises(ValueError, match="years"):
+        scale_reduce(native, veg, covariate=cov.assign_coords(time=[2001, 2002, 2005]))
+    with pytest.raises(ValueError, match="grid"):
+        scale_reduce(native, veg, covariate=cov.assign_coords(x=cov.x + 30.0))
+    with pytest.raises(TypeError, match="numeric"):
+        scale_reduce(native, veg, covariate=(cov > 0.3))
+    with pytest.raises(ValueError, match="weight_floor"):
+        scale_reduce(native, veg, covariate=cov, weight_floor=0.0)
+    with pytest.raises(ValueError, match="min_pixels"):
+        scale_reduce(native, veg, covariate=cov, min_pixels=0)
+    with pytest.raises(TypeError, match="clip_negative"):
+        scale_reduce(native, veg, clip_negative="yes")
+    with pytest.raises(ValueError, match="sub-cell regression"):
+        weights_table(scale_reduce(native, veg))

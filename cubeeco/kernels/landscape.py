@@ -12,8 +12,11 @@ for nodata) that the ops layer makes from the class codes:
   adjacencies and the class-pair adjacency matrix are updated incrementally while the
   window slides along a row (the entering column is added, the leaving one removed:
   2(2R+1) cell and pair updates per pixel instead of the window's area); patch counts
-  (NP, PD) and the largest patch (LPI) need a labelling of the window-clipped raster and
-  cost the window's area per pixel (a union-find over the window's cells).
+  (NP, PD), the largest patch (LPI) and Σ perimeter·√area (COHESION) of the window-clipped
+  raster come, for square
+  (rectangular) windows, from :mod:`cubeeco.kernels.window_patches` (exact, O(R) per pixel:
+  growing pieces on either side of separator columns, joined at the seam); for circles
+  from a labelling of each window (a union-find over its cells, O(R²) per pixel).
 
 Windows are given as 2R+1 row half-widths (``cubeeco.kernels.eg.window_half_widths``),
 clipped at the block's edges (the raster's edges for a ``map_overlap`` block with
@@ -30,11 +33,24 @@ import math
 import numpy as np
 
 from ._gufunc import jit
+from .window_patches import patch_term, rect_patches, term_scale
 
 # rows of the window_metrics output, in this order
-WINDOW_METRICS = ("NP", "PD", "LPI", "ED", "TE", "SHDI", "SHEI", "SIDI", "PR", "CONTAG", "PLADJ")
-_NEEDS_LABELS = ("NP", "PD", "LPI")
-_NEEDS_PAIRS = ("CONTAG", "PLADJ")
+WINDOW_METRICS = ("NP", "PD", "LPI", "ED", "TE", "SHDI", "SHEI", "SIDI", "PR", "CONTAG", "PLADJ", "LSI", "AI",
+                  "COHESION")
+
+
+def max_like(n):
+    """Largest number of like adjacencies (single count) of n cells of one class: FRAGSTATS' max g_ii (AI).
+
+    n = s² + r (s = ⌊√n⌋): 2s(s−1) for r = 0, 2s(s−1) + 2r − 1 for r <= s, else 2s(s−1) + 2r − 2
+    (the cells packed as a square plus a partial row).  Integer arithmetic (no float √).
+    """
+    n = np.asarray(n, np.int64)
+    s = np.array([math.isqrt(int(v)) for v in n.ravel()], np.int64).reshape(n.shape)
+    r = n - s * s
+    base = 2 * s * (s - 1)
+    return np.where(r == 0, base, np.where(r <= s, base + 2 * r - 1, base + 2 * r - 2))
 
 
 # ------------------------------------------------------------------ union-find
@@ -201,8 +217,9 @@ def _add_pair(c, d, w, pairs, state, use_pairs):
 
 
 @jit
-def _window_patches(cls, i, j, half, eight, parent, size):
-    """Number of patches and the largest patch (cells) of the window-clipped raster."""
+def _window_patches(cls, i, j, half, eight, parent, size, cell_like, p_like, want_t, scale):
+    """Patches of the window-clipped raster: their number, the largest (cells) and, with
+    ``want_t``, Σ patch_term (fixed-point perimeter·√area, for COHESION)."""
     n, m = cls.shape
     k = half.shape[0]
     r = (k - 1) // 2
@@ -221,12 +238,15 @@ def _window_patches(cls, i, j, half, eight, parent, size):
             q = t * wd + dx + rx
             parent[q] = q
             size[q] = 0
+            p_like[q] = 0
+            cell_like[q] = 0
             if c < 0:
                 continue
             # neighbours already visited: W in this row; N (NW, NE) in the row above,
             # if they are inside the window and the block
             if dx > -h and jj > 0 and cls[ii, jj - 1] == c:
                 _union(parent, q, q - 1)
+                cell_like[q] += 1
             if t > 0 and ii > 0 and half[t - 1] >= 0:
                 hp = half[t - 1]
                 for e in range(-1, 2):
@@ -238,8 +258,11 @@ def _window_patches(cls, i, j, half, eight, parent, size):
                         continue
                     if cls[ii - 1, je] == c:
                         _union(parent, q, q - wd + e)
+                        if e == 0:
+                            cell_like[q] += 1
     n_patches = 0
     largest = 0
+    tsum = 0
     for t in range(k):
         h = half[t]
         ii = i + t - r
@@ -254,9 +277,24 @@ def _window_patches(cls, i, j, half, eight, parent, size):
             if root == q:
                 n_patches += 1
             size[root] += 1
+            p_like[root] += cell_like[q]
             if size[root] > largest:
                 largest = size[root]
-    return n_patches, largest
+    if want_t:
+        # in the window's own cell order: the same integers whatever the block
+        for t in range(k):
+            h = half[t]
+            ii = i + t - r
+            if h < 0 or ii < 0 or ii >= n:
+                continue
+            for dx in range(-h, h + 1):
+                jj = j + dx
+                if jj < 0 or jj >= m or cls[ii, jj] < 0:
+                    continue
+                q = t * wd + dx + rx
+                if parent[q] == q:
+                    tsum += patch_term(size[q], p_like[q], scale)
+    return n_patches, largest, tsum
 
 
 @jit
@@ -337,11 +375,13 @@ def _window_fill(cls, i, j, half, counts, pairs, state, use_pairs):
 
 
 @jit
-def _window_metrics(cls, half, eight, want, cell_size, xlogx, counts, pairs, state, parent, size, out):
+def _window_metrics(cls, half, eight, want, cell_size, xlogx, maxlike, scale, counts, pairs, state, parent, size,
+                    cell_like, p_like, pre, pre_np, pre_big, pre_t, out):
     n, m = cls.shape
     n_cls = counts.shape[0]
-    use_pairs = want[9] or want[10]
-    use_labels = want[0] or want[1] or want[2]
+    use_pairs = want[9] or want[10] or want[12]
+    want_t = want[13]
+    use_labels = want[0] or want[1] or want[2] or want_t
     cell_area = cell_size * cell_size
     for i in range(n):
         for c in range(n_cls):
@@ -365,8 +405,17 @@ def _window_metrics(cls, half, eight, want, cell_size, xlogx, counts, pairs, sta
                     out[q, i, j] = np.nan
                 continue
             area = nv * cell_area  # m²
+            tsum = 0
             if use_labels:
-                n_p, largest = _window_patches(cls, i, j, half, eight, parent, size)
+                if pre:
+                    # rectangular window: counted for the whole block beforehand (window_patches)
+                    n_p = pre_np[i, j]
+                    largest = pre_big[i, j]
+                    if want_t:
+                        tsum = pre_t[i, j]
+                else:
+                    n_p, largest, tsum = _window_patches(cls, i, j, half, eight, parent, size, cell_like, p_like,
+                                                         want_t, scale)
                 out[0, i, j] = n_p
                 out[1, i, j] = n_p / area * 1.0e6  # per 100 ha
                 out[2, i, j] = 100.0 * largest / nv
@@ -409,15 +458,42 @@ def _window_metrics(cls, half, eight, want, cell_size, xlogx, counts, pairs, sta
             if want[10]:
                 tot = state[4] + state[5]
                 out[10, i, j] = 100.0 * state[5] / tot if tot > 0 else np.nan
+            # E*: every side of the window's valid cells not shared with a like cell, once
+            # (window boundary and nodata included, as FRAGSTATS' landscape LSI)
+            e_star = 4.0 * nv - 2.0 * state[5] - state[4]
+            out[11, i, j] = 0.25 * e_star / math.sqrt(nv)
+            if want[12]:
+                # Σ_i P_i g_ii / max g_ii over the classes in code order (as landscape_metrics);
+                # a one-cell class (max g_ii = 0) adds nothing
+                s = 0.0
+                for c in range(n_cls):
+                    a = counts[c]
+                    if a > 0 and maxlike[a] > 0:
+                        s += (a / nv) * (0.5 * pairs[c, c] / maxlike[a])
+                out[12, i, j] = 100.0 * s
+            if want_t:
+                # Σ p_ij = 4 Z − 2 (like pairs): the patches' perimeters, boundary included
+                sum_ps = tsum / scale
+                if nv > 1 and sum_ps > 0:
+                    sum_p = 4.0 * nv - 2.0 * state[5]
+                    out[13, i, j] = 100.0 * (1.0 - sum_p / sum_ps) / (1.0 - 1.0 / math.sqrt(nv))
+                else:
+                    out[13, i, j] = np.nan
 
 
-def window_metrics(cls, n_classes: int, half, metrics, cell_size: float, eight: bool = True):
+def window_metrics(cls, n_classes: int, half, metrics, cell_size: float, eight: bool = True, *,
+                   relabel: bool = False):
     """Moving-window metric maps of one block of local class indices (``-1`` nodata).
 
     ``half``: 2R+1 row half-widths (pixels); ``metrics``: names from
     :data:`WINDOW_METRICS`; returns a float64 array (len(metrics), n, m), NaN where the
     centre pixel is nodata.  Every window is its own landscape: the raster clipped to the
     window (cells outside it do not exist for that window).
+
+    NP / PD / LPI / COHESION of a rectangular window (all half-widths equal: ``shape="square"``) come
+    from the O(R)-per-pixel separator algorithm (:mod:`cubeeco.kernels.window_patches`);
+    other shapes, or ``relabel=True`` (the reference / benchmark path), label every
+    window's cells (O(R²) per pixel).  Both give the same integers.
     """
     cls = np.ascontiguousarray(cls, np.int32)
     half = np.ascontiguousarray(half, np.int64)
@@ -431,15 +507,26 @@ def window_metrics(cls, n_classes: int, half, metrics, cell_size: float, eight: 
     xs = np.arange(1, nmax + 1, dtype=np.float64)
     xlogx[1:] = xs * np.log(xs)
     counts = np.zeros(max(n_classes, 1), np.int64)
-    pairs = np.zeros((max(n_classes, 1),) * 2 if want[9] or want[10] else (1, 1), np.int64)
+    pairs = np.zeros((max(n_classes, 1),) * 2 if want[9] or want[10] or want[12] else (1, 1), np.int64)
+    maxlike = max_like(np.arange(nmax + 1)) if want[12] else np.zeros(1, np.int64)
+    scale = term_scale(wcells) if want[13] else 1.0
     state = np.zeros(6, np.float64)
     parent = np.empty(wcells, np.int64)
     size = np.empty(wcells, np.int64)
+    cell_like = np.empty(wcells, np.int64)
+    p_like = np.empty(wcells, np.int64)
     full = np.empty((len(WINDOW_METRICS), n, m), np.float64)
+    pre = bool(k and (want[0] or want[1] or want[2] or want[13]) and not relabel and (half == rx).all())
+    pre_np = pre_big = pre_t = np.zeros((1, 1), np.int64)
+    if pre and n and m:
+        if want[13]:
+            pre_np, pre_big, pre_t = rect_patches(cls, (k - 1) // 2, rx, eight, scale=scale)
+        else:
+            pre_np, pre_big = rect_patches(cls, (k - 1) // 2, rx, eight)
     if n and m:
-        _window_metrics(cls, half, bool(eight), want, float(cell_size), xlogx, counts, pairs, state, parent,
-                        size, full)
+        _window_metrics(cls, half, bool(eight), want, float(cell_size), xlogx, maxlike, scale, counts, pairs, state,
+                        parent, size, cell_like, p_like, pre, pre_np, pre_big, pre_t, full)
     return full[[WINDOW_METRICS.index(name) for name in metrics]]
 
 
-__all__ = ["WINDOW_METRICS", "block_patches", "find_roots", "union_pairs", "window_metrics"]
+__all__ = ["WINDOW_METRICS", "block_patches", "find_roots", "max_like", "union_pairs", "window_metrics"]

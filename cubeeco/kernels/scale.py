@@ -188,7 +188,7 @@ def cell_counts(rel, vegetated, n_rel, count_pixels=True):
 
 
 @jit
-def _cell_eq1(pos, vegetated, npp_b, npp_bg, s, s_veg, w_veg, out):
+def _cell_eq1(pos, vegetated, npp_b, npp_bg, s, s_veg, w_veg, clip, out):
     for i in range(pos.shape[0]):
         c = pos[i]
         for t in range(vegetated.shape[0]):
@@ -204,12 +204,17 @@ def _cell_eq1(pos, vegetated, npp_b, npp_bg, s, s_veg, w_veg, out):
             if v > 0.0 and w_veg[t, c] > 0.0:
                 # the cell's vegetated NPP shared by weight: w / mean weight (1 for uniform weights)
                 a = a * v * s_veg[t, c] / w_veg[t, c]
+            if clip and a < 0.0:
+                # Eq. 1 goes negative only where NPP_bg·(S - S_veg) > NPP_b·S, i.e. the
+                # background estimate exceeds what the cell holds; that carbon is dropped
+                # and counted by the reduction (n_negative), not spread to other pixels
+                a = 0.0
             out[0, t, i] = a
             out[1, t, i] = npp_bg[t, c]
             out[2, t, i] = b
 
 
-def cell_eq1(pos, vegetated, npp_b, npp_bg, s, s_veg, w_veg=None, dtype=np.float32):
+def cell_eq1(pos, vegetated, npp_b, npp_bg, s, s_veg, w_veg=None, dtype=np.float32, clip_negative=False):
     """Eq. 1 per pixel from its cell's row of the per-cell tables (seed 002).
 
     ``pos`` (N,) the pixel's column in the (T, C) tables (-1: none), ``vegetated`` (T, N)
@@ -220,11 +225,102 @@ def cell_eq1(pos, vegetated, npp_b, npp_bg, s, s_veg, w_veg=None, dtype=np.float
     with unit weights the study's Eq. 1; any weights keep the cell's total.  Returns
     (3, T, N): NPP_a (0 on destroyed pixels, NaN where the flag or NPP_b is missing or
     S_veg = 0 on a vegetated pixel), the cell's NPP_bg, the cell's NPP_b; NaN for pixels
-    without a cell.
+    without a cell.  ``clip_negative``: a negative NPP_a (the cell's background exceeds
+    its NPP) becomes 0.
     """
     if w_veg is None:
         w_veg = np.asarray(s_veg, dtype=np.float64)
     out = np.empty((3, vegetated.shape[0], pos.shape[0]), dtype=dtype)
     _cell_eq1(np.ascontiguousarray(pos, dtype=np.int64), vegetated, npp_b, npp_bg, s, s_veg,
-              np.asarray(w_veg, dtype=np.float64), out)
+              np.asarray(w_veg, dtype=np.float64), bool(clip_negative), out)
+    return out
+
+
+# ------------------------------------------------------------------ regression sub-cell weights
+# Per-cell sums of the covariate and of the weights must not depend on how the pixels are
+# blocked (one chunk = many, bit for bit).  Summands are therefore rounded to a fixed grid
+# (multiples of 2**-QUANT_BITS): such float64 numbers add exactly, in any order, while a
+# cell's sum stays below 2**(53 - QUANT_BITS) (~5.4e8 for QUANT_BITS = 24: NDVI or NPP in
+# g C m-2 yr-1 over the ~250 pixels of a 500 m cell stay far below).
+QUANT_BITS = 24
+_QUANT = float(2 ** QUANT_BITS)
+
+
+@jit
+def _quantize(x):
+    return np.rint(x * _QUANT) / _QUANT
+
+
+@jit
+def _cell_covariate(rel, vegetated, covariate, sums):
+    for i in range(rel.shape[0]):
+        c = rel[i]
+        if c < 0:
+            continue
+        for t in range(vegetated.shape[0]):
+            v = vegetated[t, i]
+            x = covariate[t, i]
+            if v > 0.0 and not np.isnan(x):    # NaN flags compare False: skipped
+                sums[0, t, c] += 1.0
+                sums[1, t, c] += _quantize(np.float64(x))
+
+
+def cell_covariate_sums(rel, vegetated, covariate, n_rel):
+    """Per-cell covariate sums of one block over its vegetated pixels with a covariate.
+
+    ``rel`` (N,) block-local cell index (-1: none), ``vegetated`` (T, N) flags (> 0
+    vegetated), ``covariate`` (T, N) e.g. the annual max NDVI (NaN: missing).  Returns
+    float64 (2, T, n_rel): the number of such pixels and the sum of their covariate, each
+    value rounded to a multiple of 2**-QUANT_BITS so that block sums add exactly.
+    """
+    sums = np.zeros((2, vegetated.shape[0], int(n_rel)), dtype=np.float64)
+    _cell_covariate(np.ascontiguousarray(rel, dtype=np.int64), vegetated, covariate, sums)
+    return sums
+
+
+@jit
+def _regression_weight(x, xbar, a, b, floor):
+    """w = max(a + b·x, floor), x the pixel's covariate (missing: its cell's mean; none: 1)."""
+    if np.isnan(x):
+        x = xbar
+    if np.isnan(x):
+        return 1.0
+    w = a + b * x
+    # floor > 0 keeps every vegetated pixel vegetated (weight > 0) and the cell sum > 0
+    return _quantize(w if w > floor else floor)
+
+
+@jit
+def _regression_weights(pos, vegetated, covariate, xbar, a, b, floor, out):
+    for i in range(pos.shape[0]):
+        c = pos[i]
+        for t in range(vegetated.shape[0]):
+            v = vegetated[t, i]
+            if np.isnan(v):
+                out[t, i] = np.nan
+            elif v <= 0.0:
+                out[t, i] = 0.0
+            elif c < 0:
+                out[t, i] = 1.0          # no cell: Eq. 1 gives NaN there anyway
+            else:
+                out[t, i] = _regression_weight(np.float64(covariate[t, i]), xbar[t, c], a[t], b[t], floor)
+
+
+def regression_weights(pos, vegetated, covariate, xbar, a, b, floor):
+    """Per-pixel sub-cell weights from a per-year affine model of NPP in the covariate.
+
+    ``pos`` (N,) the pixel's column in the (T, C) table ``xbar`` (the cell's mean covariate
+    over its vegetated pixels; -1: no cell), ``vegetated`` (T, N) flags, ``covariate``
+    (T, N), ``a`` / ``b`` (T,) the year's intercept and slope, ``floor`` > 0.  Returns
+    float64 (T, N): max(a + b·x, floor) rounded to a multiple of 2**-QUANT_BITS on
+    vegetated pixels (x missing: the cell's mean covariate; the cell has none: 1), 0 on
+    destroyed ones, NaN where the flag is missing.  The same numbers are summed per cell
+    in the reduction and used in Eq. 1, so each cell's total is kept.
+    """
+    if not floor > 0.0:
+        raise ValueError(f"floor must be > 0 (a vegetated pixel needs a positive weight), got {floor!r}.")
+    out = np.empty(vegetated.shape, dtype=np.float64)
+    _regression_weights(np.ascontiguousarray(pos, dtype=np.int64), vegetated, covariate,
+                        np.ascontiguousarray(xbar, dtype=np.float64), np.ascontiguousarray(a, dtype=np.float64),
+                        np.ascontiguousarray(b, dtype=np.float64), float(floor), out)
     return out

@@ -9,8 +9,10 @@ and landscapemetrics' definition).  NaN where the centre pixel is nodata.
 Chunk by chunk with a halo of R pixels (``dask.array.overlap``, no padding at the
 raster's edges), so one chunk and many give identical maps.  The numba kernel
 (:func:`cubeeco.kernels.landscape.window_metrics`) slides the window along each row and
-updates class counts and adjacency counts incrementally; NP / PD / LPI label the window's
-patches (cost: the window's area per pixel).  Definitions: docs/landscape-metrics.md.
+updates class counts and adjacency counts incrementally (LSI and AI come from those too).
+NP / PD / LPI / COHESION: square windows use the exact O(R)-per-pixel separator algorithm of
+:mod:`cubeeco.kernels.window_patches`; circles label each window's patches (cost: the
+window's area per pixel).  Definitions: docs/landscape-metrics.md.
 """
 
 from __future__ import annotations
@@ -49,16 +51,16 @@ def _metrics(metrics):
     return list(dict.fromkeys(out))
 
 
-def _block(block, nodata, half, names, cell_size, eight):
+def _block(block, nodata, half, names, cell_size, eight, relabel=False):
     uniq, cls = local_classes(_codes(block, nodata))
-    return K.window_metrics(cls, uniq.size, half, names, cell_size, eight)
+    return K.window_metrics(cls, uniq.size, half, names, cell_size, eight, relabel=relabel)
 
 
-def _trimmed(block, *, nodata, half, names, cell_size, eight, ry, rx, block_info=None):
+def _trimmed(block, *, nodata, half, names, cell_size, eight, relabel, ry, rx, block_info=None):
     # boundary="none" pads nothing at the raster's edges: trim the halo only where it exists
     loc = block_info[0]["chunk-location"]
     nb = block_info[0]["num-chunks"]
-    out = _block(block, nodata, half, names, cell_size, eight)
+    out = _block(block, nodata, half, names, cell_size, eight, relabel)
     n, m = block.shape
     top = ry if loc[0] > 0 else 0
     bottom = n - (ry if loc[0] < nb[0] - 1 else 0)
@@ -79,7 +81,7 @@ def _trimmed_chunks(g, ry, rx):
 
 
 def moving_window(lulc, metrics=("SHDI", "ED", "NP"), radius=None, *, shape="square", cell_size=None,
-                  neighbours=8, nodata=None):
+                  neighbours=8, nodata=None, _relabel=False):
     """Landscape metrics in a window around every pixel, as a lazy Dataset of maps.
 
     Parameters
@@ -88,8 +90,10 @@ def moving_window(lulc, metrics=("SHDI", "ED", "NP"), radius=None, *, shape="squ
         2-D (y, x) class codes, numpy or dask backed (any chunking).
     metrics : sequence of str
         Any of ``WINDOW_METRICS``: NP, PD (per 100 ha), LPI (%), ED (m/ha), TE (m), SHDI,
-        SHEI, SIDI, PR, CONTAG (%), PLADJ (%); FRAGSTATS landscape-level definitions of
-        the window-clipped raster (edges: between two classes only).
+        SHEI, SIDI, PR, CONTAG (%), PLADJ (%), LSI, AI (%), COHESION (%); FRAGSTATS
+        landscape-level definitions of the window-clipped raster (TE / ED / PLADJ: edges
+        between two classes only; LSI and COHESION's perimeters include the window's
+        boundary and nodata, as ``landscape_metrics``).
     radius : float
         Window radius in metres (R = floor(radius / cell size) pixels).
     shape : {"square", "circle"}
@@ -99,6 +103,9 @@ def moving_window(lulc, metrics=("SHDI", "ED", "NP"), radius=None, *, shape="squ
         Patch rule for NP, PD and LPI.
     nodata : number, optional
         Code of missing cells (default ``lulc.attrs["nodata"]`` / ``_FillValue``; NaN always).
+    _relabel : bool
+        Private (benchmarks, tests): label every window's patches even for square windows
+        (the O(R²) path); the maps are identical.
 
     Returns
     -------
@@ -123,12 +130,14 @@ def moving_window(lulc, metrics=("SHDI", "ED", "NP"), radius=None, *, shape="squ
     half = window_half_widths(radius, cs, cs, shape)
     ry, rx = (half.size - 1) // 2, int(half.max())
     data = lulc.data
-    kw = {"nodata": nd, "half": half, "names": names, "cell_size": cs, "eight": eight}
+    kw = {"nodata": nd, "half": half, "names": names, "cell_size": cs, "eight": eight, "relabel": bool(_relabel)}
     if isinstance(data, dsa.Array):
         # dask's overlap merges a chunk thinner than the halo with its neighbour itself
-        # (ensure_minimum_chunksize); map_blocks then sees the chunks overlap chose
-        g = data if data.numblocks == (1, 1) else dsa.overlap.overlap(data, depth={0: ry, 1: rx}, boundary="none")
-        out = g.map_blocks(_trimmed, **kw, ry=ry, rx=rx, new_axis=0, chunks=((len(names),),) + _trimmed_chunks(g, ry, rx),
+        # (ensure_minimum_chunksize); map_blocks then sees the chunks overlap chose;
+        # a halo wider than the raster is the whole raster
+        dy, dx = min(ry, max(data.shape[0] - 1, 0)), min(rx, max(data.shape[1] - 1, 0))
+        g = data if data.numblocks == (1, 1) else dsa.overlap.overlap(data, depth={0: dy, 1: dx}, boundary="none")
+        out = g.map_blocks(_trimmed, **kw, ry=dy, rx=dx, new_axis=0, chunks=((len(names),),) + _trimmed_chunks(g, dy, dx),
                            dtype=np.float64, meta=np.empty((0, 0, 0), np.float64))
     else:
         out = _block(np.asarray(data), **kw)

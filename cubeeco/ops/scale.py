@@ -447,12 +447,9 @@ def _check_vegetated(vegetated, dim):
 
 
 # ---- the per-cell counts: block-local tables (only the cells a block touches), summed once
-def _count_block(veg, ids, *, ncols, t0, count_pixels):
-    """((t0, r0, c0), counts (2, t, nr, nc)), ((r0, c0), npix (nr, nc)) of one block, or None.
-
-    Cells are addressed in the bounding box of the rows / cols the block touches: a
-    512 px block at 30 m meets ~35 x 35 MODIS cells, whatever the window's size.
-    """
+def _block_box(ids, ncols):
+    """(inside, rel, r0, c0, nr, nc): block-local cell numbering in the bounding box of the
+    cells the block touches, or None when it touches none."""
     ids = np.asarray(ids).ravel()
     inside = ids >= 0
     if not inside.any():
@@ -461,11 +458,56 @@ def _count_block(veg, ids, *, ncols, t0, count_pixels):
     r0, r1 = int(row[inside].min()), int(row[inside].max()) + 1
     c0, c1 = int(col[inside].min()), int(col[inside].max()) + 1
     nc = c1 - c0
-    rel = np.where(inside, (row - r0) * nc + (col - c0), -1)
+    return np.where(inside, (row - r0) * nc + (col - c0), -1), r0, c0, r1 - r0, nc
+
+
+def _count_block(veg, ids, *, ncols, t0, count_pixels, cov=None):
+    """((t0, r0, c0), counts (k, t, nr, nc)), ((r0, c0), npix (nr, nc)) of one block, or None.
+
+    Cells are addressed in the bounding box of the rows / cols the block touches: a
+    512 px block at 30 m meets ~35 x 35 MODIS cells, whatever the window's size.  k = 3
+    (known, vegetated, weight sum), or 5 with a covariate (+ pixels with it, its sum).
+    """
+    box = _block_box(ids, ncols)
+    if box is None:
+        return None
+    rel, r0, c0, nr, nc = box
     v = np.asarray(veg)
-    counts, npix = K.cell_counts(rel, v.reshape(v.shape[0], -1), (r1 - r0) * nc, count_pixels)
-    return (((t0, r0, c0), counts.reshape(3, v.shape[0], r1 - r0, nc)),
-            ((r0, c0), npix.reshape(r1 - r0, nc)))
+    flat = v.reshape(v.shape[0], -1)
+    counts, npix = K.cell_counts(rel, flat, nr * nc, count_pixels)
+    if cov is not None:
+        c = np.asarray(cov)
+        counts = np.concatenate([counts, K.cell_covariate_sums(rel, flat, c.reshape(c.shape[0], -1), nr * nc)])
+    return (((t0, r0, c0), counts.reshape(counts.shape[0], v.shape[0], nr, nc)),
+            ((r0, c0), npix.reshape(nr, nc)))
+
+
+def _weight_block(veg, cov, ids, *, ncols, t0, cells, xbar, a, b, floor):
+    """The regression weights' sums per cell of one block (the reduce's second pass):
+    ((t0, r0, c0), (1, t, nr, nc)), or None."""
+    v = np.asarray(veg)
+    nt = v.shape[0]
+    w = _pixel_weights(np.asarray(ids), v, np.asarray(cov), cells, xbar[t0:t0 + nt], a[t0:t0 + nt],
+                       b[t0:t0 + nt], floor)
+    part = _count_block(w.reshape(v.shape), ids, ncols=ncols, t0=t0, count_pixels=False)
+    return None if part is None else (part[0][0], part[0][1][2:3])
+
+
+def _pixel_weights(ids, veg, cov, cells, xbar, a, b, floor):
+    """(t, n) regression weights of a block's pixels (cells: the reduction's cell list)."""
+    pos = _table_pos(ids, cells)
+    return K.regression_weights(pos, veg.reshape(veg.shape[0], -1), cov.reshape(cov.shape[0], -1), xbar, a, b,
+                                floor)
+
+
+def _table_pos(ids, cells):
+    """Each pixel's column in the reduction's (time, cell) tables; -1 for a cell it did not see."""
+    flat = np.asarray(ids).ravel()
+    if not cells.size:
+        return np.full(flat.shape, -1, np.int64)
+    pos = np.searchsorted(cells, flat)
+    hit = np.take(cells, np.minimum(pos, cells.size - 1), mode="clip") == flat
+    return np.where((flat >= 0) & hit, pos, -1)
 
 
 def _merge_boxes(boxes):
@@ -493,28 +535,55 @@ def _merge_parts(*parts):
     return _merge_boxes([p[0] for p in parts]), _merge_boxes([p[1] for p in parts])
 
 
-def _cell_counts(veg, ids, ncols):
-    """Merged ((counts box), (npix box)) over all blocks; a delayed object if ``veg`` is lazy."""
-    if veg.chunks is None:
-        return _count_block(veg.values, ids, ncols=ncols, t0=0, count_pixels=True)
+def _tree(parts, merge):
     import dask
 
-    vblocks = veg.data.to_delayed()                       # (nt, ny, nx) blocks
-    iblocks = ids.to_delayed()                            # (ny, nx), same y/x chunks as veg
-    t_starts = np.concatenate([[0], np.cumsum(veg.data.chunks[0])[:-1]])
-    count = dask.delayed(_count_block, pure=True)
-    parts = [count(vblocks[ti, yi, xi], iblocks[yi, xi], ncols=ncols, t0=int(t_starts[ti]), count_pixels=ti == 0)
-             for ti in range(vblocks.shape[0]) for yi in range(vblocks.shape[1]) for xi in range(vblocks.shape[2])]
-    merge = dask.delayed(_merge_parts, pure=True)
+    merge = dask.delayed(merge, pure=True)
     while len(parts) > 1:   # a tree: no task holds more than _FAN_IN block tables at once
         parts = [merge(*parts[i:i + _FAN_IN]) for i in range(0, len(parts), _FAN_IN)]
     return parts[0]
 
 
-def _dense_counts(merged, nt, rows, cols):
-    """(3, nt, rows, cols) counts (known, vegetated, weight sum) and (rows, cols) pixels from the
-    merged boxes (window-sized)."""
-    counts = np.zeros((3, nt, rows, cols), dtype=np.float64)
+def _cell_counts(veg, ids, ncols, cov=None):
+    """Merged ((counts box), (npix box)) over all blocks; a delayed object if ``veg`` is lazy."""
+    if veg.chunks is None:
+        return _count_block(veg.values, ids, ncols=ncols, t0=0, count_pixels=True,
+                            cov=None if cov is None else cov.values)
+    import dask
+
+    vblocks = veg.data.to_delayed()                       # (nt, ny, nx) blocks
+    cblocks = None if cov is None else cov.data.to_delayed()
+    iblocks = ids.to_delayed()                            # (ny, nx), same y/x chunks as veg
+    t_starts = np.concatenate([[0], np.cumsum(veg.data.chunks[0])[:-1]])
+    count = dask.delayed(_count_block, pure=True)
+    parts = [count(vblocks[ti, yi, xi], iblocks[yi, xi], ncols=ncols, t0=int(t_starts[ti]), count_pixels=ti == 0,
+                   cov=None if cblocks is None else cblocks[ti, yi, xi])
+             for ti in range(vblocks.shape[0]) for yi in range(vblocks.shape[1]) for xi in range(vblocks.shape[2])]
+    return _tree(parts, _merge_parts)
+
+
+def _weight_sums(veg, cov, ids, ncols, **kw):
+    """Merged (offset, (1, t, nr, nc)) box of the regression weights' sums, computed now."""
+    if veg.chunks is None:
+        return _weight_block(veg.values, cov.values, ids, ncols=ncols, t0=0, **kw)
+    import dask
+
+    vb, cb, ib = veg.data.to_delayed(), cov.data.to_delayed(), ids.to_delayed()
+    t_starts = np.concatenate([[0], np.cumsum(veg.data.chunks[0])[:-1]])
+    block = dask.delayed(_weight_block, pure=True)
+    parts = [block(vb[ti, yi, xi], cb[ti, yi, xi], ib[yi, xi], ncols=ncols, t0=int(t_starts[ti]), **kw)
+             for ti in range(vb.shape[0]) for yi in range(vb.shape[1]) for xi in range(vb.shape[2])]
+    return dask.compute(_tree(parts, _merge_box_args))[0]
+
+
+def _merge_box_args(*boxes):
+    return _merge_boxes(list(boxes))
+
+
+def _dense_counts(merged, nt, rows, cols, k=3):
+    """(k, nt, rows, cols) counts (known, vegetated, weight sum[, covariate pixels, covariate sum])
+    and (rows, cols) pixels from the merged boxes (window-sized)."""
+    counts = np.zeros((k, nt, rows, cols), dtype=np.float64)
     npix = np.zeros((rows, cols), dtype=np.int32)
     if merged is not None:
         ((t0, r0, c0), cb), ((pr, pc), pb) = merged
@@ -523,7 +592,32 @@ def _dense_counts(merged, nt, rows, cols):
     return counts, npix
 
 
-def modis_cell_stats(npp_native, vegetated, *, dim: str = "time") -> xr.Dataset:
+def _check_covariate(covariate, veg, dim):
+    """The covariate on vegetated's grid and years, float, chunked like it."""
+    require_dataarray(covariate, "covariate")
+    require_float(covariate, "covariate")
+    for d in (dim, "y", "x"):
+        require_dim(covariate, d, "covariate")
+    extra = [d for d in covariate.dims if d not in (dim, "y", "x")]
+    if extra:
+        raise ValueError(f"covariate must have exactly the dims ({dim!r}, 'y', 'x'); it also has {extra}.")
+    cov = covariate.transpose(dim, "y", "x")
+    for d in ("y", "x"):
+        if cov.sizes[d] != veg.sizes[d] or (d in cov.coords and d in veg.coords
+                                            and not np.allclose(cov[d].values, veg[d].values)):
+            raise ValueError(f"covariate is not on vegetated's grid along {d!r}; resample it to the 30 m grid "
+                             f"first (e.g. the max_ndvi of the same run).")
+    want = [int(y) for y in _years_or_raise(veg, dim, "vegetated")]
+    have = [int(y) for y in _years_or_raise(cov, dim, "covariate")]
+    if have != want:
+        raise ValueError(f"covariate covers the years {have} but vegetated has {want}; give one covariate "
+                         f"layer per year of vegetated, in its order.")
+    cov = cov.assign_coords({dim: veg[dim].values})
+    arrs = align_chunks({"vegetated": veg, "covariate": cov})
+    return arrs["vegetated"], arrs["covariate"]
+
+
+def modis_cell_stats(npp_native, vegetated, *, dim: str = "time", covariate=None) -> xr.Dataset:
     """The per-year, per-cell counts of the scale transformation (seed 002 Eq. 1), **computed now**.
 
     One pass over the 30 m ``vegetated`` mask (> 0 vegetated, 0 destroyed, NaN unknown) by
@@ -534,12 +628,17 @@ def modis_cell_stats(npp_native, vegetated, *, dim: str = "time") -> xr.Dataset:
     Variables over (``dim``, cell): ``n_known`` (pixels with a flag), ``n_vegetated``,
     ``npp_b`` (the cell's MODIS NPP, g C m-2 yr-1); over cell: ``n_pixels``, ``row``,
     ``col``, ``x`` / ``y`` (cell centre, native CRS), ``x_grid`` / ``y_grid`` (grid CRS),
-    ``share`` (share of the cell's area inside the grid's extent).
+    ``share`` (share of the cell's area inside the grid's extent).  With a ``covariate``
+    (``dim``, y, x) on the same grid (e.g. the annual max NDVI) also ``n_covariate`` and
+    ``covariate_mean`` (``dim``, cell): its count and mean over the cell's vegetated pixels.
     :func:`scale_reduce` adds NPP_bg to it.
     """
     import dask
 
     veg = _check_vegetated(vegetated, dim)
+    cov = None
+    if covariate is not None:
+        veg, cov = _check_covariate(covariate, veg, dim)
     win = _native_window(npp_native)
     native = _align_native(npp_native, veg, dim)
     if native.shape[1:] != tuple(win.shape):
@@ -548,10 +647,10 @@ def modis_cell_stats(npp_native, vegetated, *, dim: str = "time") -> xr.Dataset:
     crs = _grid_crs(template, "vegetated")
     rows, cols = win.shape
     ids = _cell_ids(template, win, crs)
-    merged = _cell_counts(veg, ids, cols)
+    merged = _cell_counts(veg, ids, cols, cov)
     merged, nat = dask.compute(merged, native.data)
     nt = veg.sizes[dim]
-    counts, npix = _dense_counts(merged, nt, rows, cols)
+    counts, npix = _dense_counts(merged, nt, rows, cols, k=3 if cov is None else 5)
     on = np.flatnonzero(npix.ravel() > 0)            # cells with a 30 m pixel centre
     rr, cc = np.divmod(on, cols)
     a, _, c, _, e, f = win.transform
@@ -561,6 +660,15 @@ def modis_cell_stats(npp_native, vegetated, *, dim: str = "time") -> xr.Dataset:
     nat = np.asarray(nat).reshape(nt, rows * cols)[:, on]
     td, cd = (dim, "cell"), ("cell",)
     one = {"units": "1"}
+    extra = {}
+    if cov is not None:
+        n_cov = counts[3].reshape(nt, -1)[:, on]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            mean = np.where(n_cov > 0, counts[4].reshape(nt, -1)[:, on] / np.where(n_cov > 0, n_cov, 1), np.nan)
+        extra = {"n_covariate": (td, n_cov.astype(np.int32), {**one, "long_name": "vegetated pixels with a "
+                                                                                  "covariate value"}),
+                 "covariate_mean": (td, mean, {"units": covariate.attrs.get("units", "1"), "long_name":
+                                               "mean covariate over the cell's vegetated pixels"})}
     return xr.Dataset(
         {"n_pixels": (cd, npix.ravel()[on], {**one, "long_name": "30 m pixel centres in the cell"}),
          "n_known": (td, counts[0].reshape(nt, -1)[:, on].astype(np.int32),
@@ -577,7 +685,7 @@ def modis_cell_stats(npp_native, vegetated, *, dim: str = "time") -> xr.Dataset:
          "y": (cd, cy, {"units": "m", "long_name": "cell centre y (native CRS)"}),
          "x_grid": (cd, np.asarray(gx), {"units": "m", "long_name": "cell centre x (grid CRS)"}),
          "y_grid": (cd, np.asarray(gy), {"units": "m", "long_name": "cell centre y (grid CRS)"}),
-         "share": (cd, share, {**one, "long_name": "share of the cell's area inside the grid extent"})},
+         "share": (cd, share, {**one, "long_name": "share of the cell's area inside the grid extent"}), **extra},
         coords={dim: veg[dim].values, "cell": ("cell", on.astype(np.int64), {
             "long_name": "index of the cell in the native window (row * ncols + col)"})},
         attrs={"native_crs": win.crs_wkt, "native_transform": list(win.transform), "native_shape": list(win.shape),
@@ -766,7 +874,8 @@ def npp_background(samples, like, years, *, min_points: int = 3, default=None, m
 
 def scale_reduce(npp_native, vegetated, *, min_share: float = 0.95, min_points: int = 3, default_bg=None,
                  model: str = "spherical", psill=None, range=None, nugget=None,  # noqa: A002
-                 max_samples: int | None = 500, seed: int = 0, dim: str = "time") -> xr.Dataset:
+                 max_samples: int | None = 500, seed: int = 0, dim: str = "time", covariate=None,
+                 weight_floor: float = 1.0, min_pixels: int = 20, clip_negative: bool = False) -> xr.Dataset:
     """The global reduction of seed 002 Eq. 1, **computed now**: everything per 500 m cell.
 
     :func:`modis_cell_stats` (one pass over the 30 m mask; block-local tables), the
@@ -784,6 +893,24 @@ def scale_reduce(npp_native, vegetated, *, min_share: float = 0.95, min_points: 
     numbers in variables (notes as JSON in ``attrs["npp_bg_notes"]``), so it is stored in
     Zarr as is.  Pass it to :func:`scale_transform` (``reduced=``); read the per-year table
     with :func:`background_table`.
+
+    **Sub-cell weights.**  Without ``covariate`` the values of ``vegetated`` (> 0) are the
+    pixels' weights within their cell (1: the study's even share).  With a ``covariate``
+    (``dim``, y, x; e.g. the annual max NDVI on the same grid) the weights come from a
+    regression fitted here, per year, over the cells (see :func:`fit_subcell_regression`):
+    the cell's vegetated-mean NPP of Eq. 1 against the mean covariate of its vegetated
+    pixels, NPP ≈ a + b·x; a vegetated pixel then weighs w = max(a + b·x, ``weight_floor``)
+    (g C m-2 yr-1, > 0; a pixel without a covariate gets its cell's mean).  A second pass
+    over the mask sums these weights per cell (``w_vegetated``), so Eq. 1's cell total is
+    kept exactly.  Cells enter the fit with >= ``min_pixels`` vegetated pixels and a
+    ``share`` >= ``min_share``; a year that cannot be fitted (too few cells, no spread, a
+    slope <= 0) falls back to even shares (``weights_rule``).
+
+    **Negative NPP_a.**  Eq. 1 is negative in a cell whose background exceeds its NPP,
+    NPP_bg·(S - S_veg) > NPP_b·S (a nearly destroyed cell with an NPP_bg estimate too high
+    for it).  Per year ``n_negative`` counts those vegetated pixels and ``negative_t_c`` their
+    total (t C yr-1); ``clip_negative=True`` sets them to 0 in :func:`scale_transform`
+    (``n_clipped``), dropping that carbon from the cell's budget.
     """
     from .krige import PARAMETER_NAMES
 
@@ -792,7 +919,15 @@ def scale_reduce(npp_native, vegetated, *, min_share: float = 0.95, min_points: 
         raise ValueError(f"min_share must be within [0, 1], got {min_share!r}.")
     min_points, default_bg, model, params, max_samples, seed = _check_background_options(
         min_points, default_bg, model, psill, range, nugget, max_samples, seed)
-    stats = modis_cell_stats(npp_native, vegetated, dim=dim)
+    if not isinstance(clip_negative, (bool, np.bool_)):
+        raise TypeError(f"clip_negative must be True or False, got {clip_negative!r}.")
+    weight_floor = finite_scalar(weight_floor, "weight_floor")
+    if weight_floor < 1e-3:
+        raise ValueError(f"weight_floor must be >= 0.001 (a vegetated pixel needs a positive weight), got "
+                         f"{weight_floor!r}.")
+    if isinstance(min_pixels, bool) or int(min_pixels) != min_pixels or min_pixels < 1:
+        raise ValueError(f"min_pixels must be an integer >= 1, got {min_pixels!r}.")
+    stats = modis_cell_stats(npp_native, vegetated, dim=dim, covariate=covariate)
     samples = npp_bg_samples(stats, min_share=min_share)
     years = _years_of(stats, dim).values
     plans, rows = _background_plans(samples, years, min_points=min_points, default=default_bg, model=model,
@@ -824,12 +959,189 @@ def scale_reduce(npp_native, vegetated, *, min_share: float = 0.95, min_points: 
     ds.attrs.update({"min_share": float(min_share), "min_points": int(min_points), "variogram_model": model,
                      "max_samples": -1 if max_samples is None else int(max_samples), "seed": int(seed),
                      "npp_bg_notes": json.dumps([r["note"] for r in rows])})
+    if covariate is not None:
+        ds = _regression_reduce(ds, npp_native, vegetated, covariate, dim=dim, min_share=min_share,
+                                min_pixels=int(min_pixels), floor=weight_floor)
+    else:
+        ds.attrs["weights"] = "given"
+    return _negative_budget(ds, bool(clip_negative))
+
+
+def _vegetated_total(ds):
+    """(time, cell) float64 Σ_vegetated NPP_a = NPP_b·S - NPP_bg·(S - S_veg), as Eq. 1's kernel
+    computes it (same float64 operations, so the same sign)."""
+    s = ds["n_known"].values.astype(np.float64)
+    sv = ds["n_vegetated"].values.astype(np.float64)
+    b = ds["npp_b"].values.astype(np.float64)
+    bg = ds["npp_bg"].values.astype(np.float64)
+    destroyed = s - sv
+    with np.errstate(invalid="ignore"):
+        return b * s - np.where(destroyed != 0.0, bg * destroyed, 0.0), sv
+
+
+def _negative_budget(ds, clip):
+    """Per year: vegetated pixels whose Eq. 1 NPP_a is negative, their total, and how many are clipped."""
+    total, sv = _vegetated_total(ds)
+    neg = (sv > 0) & (total < 0.0)                  # NaN compares False
+    n = np.where(neg, sv, 0.0).sum(axis=1).astype(np.int64)
+    area = float(ds.attrs.get("pixel_area_m2", np.nan))
+    # Σ over the cell's vegetated pixels of -NPP_a (g C m-2 yr-1 per pixel) x pixel area -> t C yr-1
+    amount = np.where(neg, -total, 0.0).sum(axis=1) * area / 1e6
+    td = (ds["npp_b"].dims[0],)
+    ds = ds.assign({
+        "n_negative": (td, n, {"units": "1", "long_name": "vegetated pixels with a negative Eq. 1 NPP_a "
+                                                          "(NPP_bg·(S - S_veg) > NPP_b·S)"}),
+        "negative_t_c": (td, amount, {"units": "t C yr-1", "long_name": "carbon of the negative NPP_a "
+                                                                         "(positive number)"}),
+        "n_clipped": (td, n if clip else np.zeros_like(n), {"units": "1", "long_name":
+                                                            "vegetated pixels whose NPP_a was clipped to 0"}),
+    })
+    ds.attrs["clip_negative"] = int(clip)
     return ds
+
+
+# weights rule per year: code = position
+WEIGHT_RULES = ("regression", "uniform")
+_MIN_FIT_CELLS = 10       # cells a year's regression needs; fewer: even shares
+
+
+def fit_subcell_regression(stats: xr.Dataset, *, min_share: float = 0.95, min_pixels: int = 20,
+                           n_iter: int = 20, huber_k: float = 1.345):
+    """Per year, the affine model NPP ≈ a + b·x of the sub-cell weights, fitted over the cells.
+
+    ``stats``: a :func:`scale_reduce`-like Dataset with ``npp_bg`` and the covariate tables
+    (``covariate_mean``, ``n_covariate``).  The response of a cell is its vegetated-mean NPP
+    of Eq. 1, y = (NPP_b·S - NPP_bg·(S - S_veg)) / S_veg, the regressor x the mean covariate
+    of the same pixels: if NPP_i = a + b·x_i holds for the vegetated pixels, y = a + b·x
+    holds exactly for every cell (the mean of an affine function), so a fit on cells is a
+    fit on pixels (area-to-point regression).  Cells count with >= ``min_pixels`` vegetated
+    pixels, a share on the grid >= ``min_share`` and a covariate on at least half of those
+    pixels; each weighs (S_veg / S)² (y's error from NPP_b and NPP_bg grows as S / S_veg),
+    and Huber reweighting (``huber_k`` × the MAD of the residuals, ``n_iter`` times) damps
+    cells whose NPP_bg or NPP_b is off.  Returns a DataFrame: year, rule (regression |
+    uniform), intercept, slope, n_cells, r2 (weighted, of the final fit), note.
+    """
+    import pandas as pd
+
+    total, sv = _vegetated_total(stats)
+    s = stats["n_known"].values.astype(np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        y = total / sv
+        w0 = (sv / s) ** 2
+    x = stats["covariate_mean"].values
+    ok = (sv >= min_pixels) & (stats["share"].values[None, :] >= min_share) & np.isfinite(y) & np.isfinite(x) & \
+        (stats["n_covariate"].values >= 0.5 * sv)
+    years = _years_of(stats, stats["npp_b"].dims[0]).values
+    rows = []
+    for t, yr in enumerate(years):
+        m = ok[t]
+        row = {"year": int(yr), "rule": "uniform", "intercept": 1.0, "slope": 0.0, "n_cells": int(m.sum()),
+               "r2": np.nan, "note": ""}
+        if m.sum() < _MIN_FIT_CELLS:
+            row["note"] = f"{int(m.sum())} cell(s) to fit < {_MIN_FIT_CELLS}"
+        else:
+            a, b, r2 = _robust_line(x[t, m], y[t, m], w0[t, m], n_iter=n_iter, huber_k=huber_k)
+            if not (np.isfinite(a) and np.isfinite(b)):
+                row["note"] = "no spread in the covariate"
+            elif b <= 0.0:
+                row.update(note=f"slope {b:.4g} <= 0 (NPP falling with the covariate)", r2=r2)
+            else:
+                row.update(rule="regression", intercept=a, slope=b, r2=r2)
+        rows.append(row)
+    return pd.DataFrame(rows, columns=["year", "rule", "intercept", "slope", "n_cells", "r2", "note"])
+
+
+def _robust_line(x, y, w, *, n_iter, huber_k):
+    """(a, b, weighted R²) of y ≈ a + b·x: weighted least squares, then Huber IRLS with the
+    residual scale re-estimated (1.4826 × MAD) each step."""
+    x, y, w = (np.asarray(v, np.float64) for v in (x, y, w))
+    wi = w.copy()
+    a = b = np.nan
+    for _ in range(n_iter + 1):
+        sw = wi.sum()
+        if not sw > 0:
+            return np.nan, np.nan, np.nan
+        mx, my = (wi * x).sum() / sw, (wi * y).sum() / sw
+        sxx = (wi * (x - mx) ** 2).sum()
+        if not sxx > 1e-12 * sw:
+            return np.nan, np.nan, np.nan
+        b = (wi * (x - mx) * (y - my)).sum() / sxx
+        a = my - b * mx
+        r = np.abs(y - a - b * x)
+        scale = 1.4826 * np.median(np.abs(r - np.median(r)))
+        if not scale > 0:
+            break
+        with np.errstate(divide="ignore"):
+            wi = w * np.minimum(1.0, huber_k * scale / r)
+    mw = (w * y).sum() / w.sum()
+    ss_tot = (w * (y - mw) ** 2).sum()
+    r2 = 1.0 - (w * (y - a - b * x) ** 2).sum() / ss_tot if ss_tot > 0 else np.nan
+    return float(a), float(b), float(r2)
+
+
+def _regression_reduce(ds, npp_native, vegetated, covariate, *, dim, min_share, min_pixels, floor):
+    """The fit of :func:`fit_subcell_regression` and the second pass: the weights' sums per cell."""
+    fit = fit_subcell_regression(ds, min_share=min_share, min_pixels=min_pixels)
+    a = fit["intercept"].to_numpy(np.float64)
+    b = fit["slope"].to_numpy(np.float64)
+    veg, cov = _check_covariate(covariate, _check_vegetated(vegetated, dim), dim)
+    win = _native_window(npp_native)
+    template = veg.isel({dim: 0}, drop=True)
+    crs = _grid_crs(template, "vegetated")
+    rows, cols = win.shape
+    ids = _cell_ids(template, win, crs)
+    cells = np.asarray(ds["cell"].values, np.int64)
+    xbar = np.ascontiguousarray(ds["covariate_mean"].values, np.float64)
+    merged = _weight_sums(veg, cov, ids, cols, cells=cells, xbar=xbar, a=a, b=b, floor=float(floor))
+    nt = veg.sizes[dim]
+    dense = np.zeros((1, nt, rows, cols), np.float64)
+    if merged is not None:
+        (t0, r0, c0), box = merged
+        dense[:, t0:t0 + box.shape[1], r0:r0 + box.shape[2], c0:c0 + box.shape[3]] = box
+    w_sum = dense[0].reshape(nt, -1)[:, cells]
+    td = (dim,)
+    rule = np.array([WEIGHT_RULES.index(r) for r in fit["rule"]], np.int8)
+    units = ds["npp_b"].attrs.get("units", "g C m-2 yr-1")
+    ds = ds.assign({
+        "w_vegetated": ((dim, "cell"), w_sum, {"units": units, "long_name": "sum of the vegetated pixels' "
+                                                "regression weights max(a + b·x, floor)"}),
+        "weights_rule": (td, rule, {"long_name": "how the year's sub-cell weights were made",
+                                    "flag_values": np.arange(len(WEIGHT_RULES), dtype=np.int8),
+                                    "flag_meanings": " ".join(WEIGHT_RULES)}),
+        "weights_intercept": (td, a, {"units": units, "long_name": "a of NPP ≈ a + b·covariate"}),
+        "weights_slope": (td, b, {"units": f"({units}) per covariate unit", "long_name":
+                                  "b of NPP ≈ a + b·covariate"}),
+        "weights_n_cells": (td, fit["n_cells"].to_numpy(np.int64), {"units": "1", "long_name":
+                                                                    "cells in the year's fit"}),
+        "weights_r2": (td, fit["r2"].to_numpy(np.float64), {"units": "1", "long_name":
+                                                            "weighted R² of the year's fit"}),
+    })
+    ds.attrs.update({"weights": "regression", "weight_floor": float(floor), "min_pixels": int(min_pixels),
+                     "weights_notes": json.dumps(fit["note"].tolist())})
+    return ds
+
+
+def weights_table(ds: xr.Dataset):
+    """The per-year sub-cell regression of a :func:`scale_reduce` (covariate=) result:
+    year, rule, intercept, slope, n_cells, r2, note (pandas DataFrame)."""
+    import pandas as pd
+
+    if not isinstance(ds, xr.Dataset) or "weights_rule" not in ds:
+        raise ValueError("ds has no sub-cell regression; pass the Dataset of scale_reduce(..., covariate=...).")
+    dim = ds["weights_rule"].dims[0]
+    notes = json.loads(ds.attrs.get("weights_notes", "[]")) or [""] * ds.sizes[dim]
+    return pd.DataFrame({"year": _years_of(ds, dim).values.astype(np.int64),
+                         "rule": [WEIGHT_RULES[int(r)] for r in ds["weights_rule"].values],
+                         "intercept": ds["weights_intercept"].values, "slope": ds["weights_slope"].values,
+                         "n_cells": ds["weights_n_cells"].values, "r2": ds["weights_r2"].values, "note": notes},
+                        columns=["year", "rule", "intercept", "slope", "n_cells", "r2", "note"])
 
 
 def background_table(ds: xr.Dataset):
     """The per-year NPP_bg table (pandas DataFrame) of a :func:`scale_reduce` (or
-    :func:`scale_transform`) result: year, rule, n_samples, value, variogram (JSON), note."""
+    :func:`scale_transform`) result: year, rule, n_samples, value, variogram (JSON), note,
+    and (reductions made since negative NPP_a is counted) n_negative, negative_t_c (t C
+    yr-1) and clipped (pixels set to 0)."""
     import pandas as pd
 
     need = ("npp_bg_rule", "npp_bg_n_samples", "npp_bg_value")
@@ -848,13 +1160,23 @@ def background_table(ds: xr.Dataset):
             names = vg.attrs["parameter_names"].split()
             variogram = json.dumps({"model": vg.attrs["model"],
                                     **{k: float(v) for k, v in zip(names, vg.values[t])}})
-        rows.append({"year": int(y), "rule": rule, "n_samples": int(ds["npp_bg_n_samples"].values[t]),
-                     "value": float(ds["npp_bg_value"].values[t]), "variogram": variogram, "note": notes[t]})
-    return pd.DataFrame(rows, columns=["year", "rule", "n_samples", "value", "variogram", "note"])
+        row = {"year": int(y), "rule": rule, "n_samples": int(ds["npp_bg_n_samples"].values[t]),
+               "value": float(ds["npp_bg_value"].values[t]), "variogram": variogram, "note": notes[t]}
+        for k, col in (("n_negative", "n_negative"), ("negative_t_c", "negative_t_c"), ("n_clipped", "clipped")):
+            if k in ds:
+                row[col] = ds[k].values[t].item()
+        rows.append(row)
+    cols = ["year", "rule", "n_samples", "value", "variogram", "note"]
+    cols += [c for c in ("n_negative", "negative_t_c", "clipped") if rows and c in rows[0]]
+    out = pd.DataFrame(rows, columns=cols)
+    if "clipped" in out:
+        out.attrs["units"] = {"value": "g C m-2 yr-1", "negative_t_c": "t C yr-1"}
+    return out
 
 
 # ---- the per-region pass: purely blockwise
-_PER_YEAR = ("npp_bg_rule", "npp_bg_n_samples", "npp_bg_value", "npp_bg_variogram")
+_PER_YEAR = ("npp_bg_rule", "npp_bg_n_samples", "npp_bg_value", "npp_bg_variogram", "n_negative", "negative_t_c",
+             "n_clipped", "weights_rule", "weights_intercept", "weights_slope", "weights_n_cells", "weights_r2")
 
 
 def _check_reduced(reduced, npp_native, veg, crs, dim):
@@ -887,18 +1209,30 @@ def _check_reduced(reduced, npp_native, veg, crs, dim):
     return win
 
 
-def _eq1_block(ids, veg, cells, b, bg, s, sv, wv, *, out_dtype):
-    """(3, t, by, bx) NPP_a, NPP_bg, NPP_b of one block from the per-cell tables."""
-    flat = ids.ravel()
-    pos = np.searchsorted(cells, flat)
-    hit = np.take(cells, np.minimum(pos, cells.size - 1), mode="clip") == flat if cells.size else \
-        np.zeros(flat.shape, bool)
-    pos = np.where((flat >= 0) & hit, pos, -1)      # a cell the reduction did not see: NaN
-    out = K.cell_eq1(pos, veg.reshape(veg.shape[0], -1), b, bg, s, sv, wv, dtype=out_dtype)
+def _eq1_block(ids, veg, cells, b, bg, s, sv, wv, *reg, out_dtype, clip, floor):
+    """(3, t, by, bx) NPP_a, NPP_bg, NPP_b of one block from the per-cell tables; ``reg`` =
+    (covariate block, covariate_mean table, intercepts, slopes) for regression weights."""
+    pos = _table_pos(ids, cells)                   # a cell the reduction did not see: NaN
+    v = veg.reshape(veg.shape[0], -1)
+    if reg:
+        cov, xbar, a, slope = reg
+        # the same kernel, on the same numbers, as the reduce's weight sums: totals kept exactly
+        v = K.regression_weights(pos, v, cov.reshape(cov.shape[0], -1), xbar, a, slope, floor)
+    out = K.cell_eq1(pos, v, b, bg, s, sv, wv, dtype=out_dtype, clip_negative=clip)
     return out.reshape(3, *veg.shape)
 
 
-def scale_transform(npp_native, vegetated, *, reduced=None, dim: str = "time", **reduce_options) -> xr.Dataset:
+def _weights_note(reduced, regression, clip):
+    if regression:
+        note = (f"vegetated NPP shared by w = max(a + b*covariate, {reduced.attrs.get('weight_floor', 1.0):g}), "
+                f"a, b fitted per year over the cells")
+    else:
+        note = "vegetated NPP shared by the values of the vegetated mask (1: evenly)"
+    return note + ("; negative NPP_a clipped to 0 (n_clipped)" if clip else "")
+
+
+def scale_transform(npp_native, vegetated, *, reduced=None, covariate=None, dim: str = "time",
+                    **reduce_options) -> xr.Dataset:
     """Seed 002 Eq. 1 on the exact MODIS grid, with the kriged NPP_bg per year (lazy, blockwise).
 
     ``npp_native``: (``dim``, y, x) MODIS NPP on its sinusoidal cells
@@ -913,6 +1247,12 @@ def scale_transform(npp_native, vegetated, *, reduced=None, dim: str = "time", *
     NPP_a = (NPP_b·S - NPP_bg·(S - S_veg)) / S_veg on vegetated pixels, 0 on destroyed
     ones.  No whole-area sum is left in this pass: one task per block of ``vegetated``.
     Every cell conserves carbon: Σ NPP_a + Σ_destroyed NPP_bg = NPP_b · S (pixel areas).
+
+    Sub-cell weights: a vegetated pixel gets its cell's vegetated total × w / Σ w.  w is the
+    value of ``vegetated`` (1: the study's even share), or, for a reduction made with a
+    ``covariate`` (regression weights, :func:`scale_reduce`), max(a + b·x, floor) from
+    ``covariate`` -- which must then be given here too, the same as in the reduction.  A
+    reduction made with ``clip_negative=True`` sets negative NPP_a to 0 (counted there).
 
     Returns a Dataset over (``dim``, y, x): ``npp`` (NPP_a), ``npp_bg`` (the cell's
     value), ``npp_b`` (float32 g C m-2 yr-1, NaN outside the cells of ``reduced``),
@@ -932,11 +1272,23 @@ def scale_transform(npp_native, vegetated, *, reduced=None, dim: str = "time", *
         if unknown:
             raise TypeError(f"scale_transform() got unexpected keyword(s) {unknown}; reduce options are "
                             f"{sorted(allowed)}.")
-        reduced = scale_reduce(npp_native, vegetated, dim=dim, **reduce_options)
+        reduced = scale_reduce(npp_native, vegetated, dim=dim, covariate=covariate, **reduce_options)
     elif reduce_options:
         raise TypeError(f"options {sorted(reduce_options)} belong to scale_reduce(); with reduced= given they "
                         f"are already decided.")
     win = _check_reduced(reduced, npp_native, veg, crs, dim)
+    regression = reduced.attrs.get("weights") == "regression"
+    if regression and covariate is None:
+        raise ValueError("reduced was made with regression weights (scale_reduce(..., covariate=...)); pass the "
+                         "same covariate= here.")
+    if covariate is not None and not regression:
+        raise ValueError("covariate= given but reduced has no sub-cell regression; make the reduction with "
+                         "scale_reduce(..., covariate=covariate).")
+    if regression:
+        veg, cov = _check_covariate(covariate, veg, dim)
+        template = veg.isel({dim: 0}, drop=True)
+    clip = bool(reduced.attrs.get("clip_negative", 0))
+    floor = float(reduced.attrs.get("weight_floor", 1.0))
     dt = float_dtype(npp_native) if isinstance(npp_native, xr.DataArray) else np.dtype(np.float32)
     if "w_vegetated" not in reduced:   # a reduction written before weights: unit weights
         reduced = reduced.assign(w_vegetated=reduced["n_vegetated"].astype(np.float64))
@@ -946,9 +1298,14 @@ def scale_transform(npp_native, vegetated, *, reduced=None, dim: str = "time", *
     if cells.size > 1 and np.any(np.diff(cells) <= 0):
         raise ValueError("reduced's cell coordinate must be strictly increasing (as scale_reduce writes it).")
     ids = _cell_ids(template, win, crs)
-    kw = {"out_dtype": np.dtype(dt)}
+    kw = {"out_dtype": np.dtype(dt), "clip": clip, "floor": floor}
+    if regression:
+        reg = [None, np.ascontiguousarray(reduced["covariate_mean"].transpose(dim, "cell").values, np.float64),
+               np.asarray(reduced["weights_intercept"].values, np.float64),
+               np.asarray(reduced["weights_slope"].values, np.float64)]
     if veg.chunks is None:
-        data = _eq1_block(ids, veg.values, cells, *tables, **kw)
+        extra = [cov.values, *reg[1:]] if regression else []
+        data = _eq1_block(ids, veg.values, cells, *tables, *extra, **kw)
     else:
         tch = veg.data.chunks[0]
         # the tables are small (years x cells on the grid); one chunk along cell, so every
@@ -956,6 +1313,9 @@ def scale_transform(npp_native, vegetated, *, reduced=None, dim: str = "time", *
         targs = []
         for tab in tables:
             targs += [dsa.from_array(tab, chunks=(tch, -1)), "tc"]
+        if regression:
+            targs += [cov.data, "tyx", dsa.from_array(reg[1], chunks=(tch, -1)), "tc",
+                      dsa.from_array(reg[2], chunks=(tch,)), "t", dsa.from_array(reg[3], chunks=(tch,)), "t"]
         data = dsa.blockwise(_eq1_block, "vtyx", ids, "yx", veg.data, "tyx",
                              dsa.from_array(cells, chunks=-1), "c", *targs,
                              new_axes={"v": 3}, dtype=np.dtype(dt), concatenate=True, **kw)
@@ -964,7 +1324,7 @@ def scale_transform(npp_native, vegetated, *, reduced=None, dim: str = "time", *
     out = {
         "npp": (data[0], {"units": units, "long_name": "NPP after scale transformation (NPP_a, seed 002 Eq. 1)",
                           "method": "Eq. 1 per native MODIS cell; NPP_bg kriged per year at the cell centres; "
-                                    "destroyed pixels 0"}),
+                                    "destroyed pixels 0; " + _weights_note(reduced, regression, clip)}),
         "npp_bg": (data[1], {"units": units, "long_name": "background NPP of destroyed land (NPP_bg, seed 002)",
                              "comment": "the pixel's cell value: kriged at the cell centre; in cells without a "
                                         "vegetated pixel the cell's own NPP_b"}),
@@ -980,5 +1340,6 @@ def scale_transform(npp_native, vegetated, *, reduced=None, dim: str = "time", *
             ds[k] = reduced[k].assign_coords({dim: veg[dim].values})
     ds.attrs.update({k: reduced.attrs[k] for k in ("min_share", "min_points", "variogram_model", "max_samples",
                                                     "seed", "npp_bg_notes", "native_crs", "native_transform",
-                                                    "native_shape") if k in reduced.attrs})
+                                                    "native_shape", "weights", "weight_floor", "min_pixels",
+                                                    "weights_notes", "clip_negative") if k in reduced.attrs})
     return ds

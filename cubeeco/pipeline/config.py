@@ -284,8 +284,10 @@ def _build(cls, data, where: str = ""):
 
 
 def parse_config(data: dict, base_dir: str | Path = ".") -> RunConfig:
-    config = _build(RunConfig, data)
-    return dataclasses.replace(config, base_dir=str(Path(base_dir).resolve()))
+    # base_dir goes in with the rest: the checks (a pools file named in params) resolve paths against it
+    if isinstance(data, dict):
+        data = {**data, "base_dir": str(Path(base_dir).resolve())}
+    return _build(RunConfig, data)
 
 
 class _UniqueKeyLoader(yaml.SafeLoader):

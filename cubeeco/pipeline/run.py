@@ -133,6 +133,9 @@ def _fingerprint(config: RunConfig, name: str, inputs: dict, grid: Grid, *, part
                # a token in the source URL expires and changes; the data it reaches does not
                "source": redact(str(config.source)),
                "chunks": config.chunks, "inputs": inputs, "zones": _zones_digest(config, name)}
+    files = _files_digest(config, name)
+    if files:  # only stages with file parameters: every other fingerprint stays as it was
+        payload["files"] = files
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
@@ -155,6 +158,18 @@ def _zones_digest(config: RunConfig, name: str) -> dict:
         for f in _layer_files(config.zone_paths()[zone]):
             digest.update(f.name.encode() + b"\0" + f.read_bytes())
         out[zone] = digest.hexdigest()[:16]
+    return out
+
+
+def _files_digest(config: RunConfig, name: str) -> dict:
+    """The content of the files a stage's parameters name (a pools table edited in place
+    changes the result, not the parameter)."""
+    out = {}
+    params = config.step_params(name)
+    for key, spec in STAGES[name].specs.items():
+        value = params.get(key)
+        if spec.file and isinstance(value, str) and config.path(value).is_file():
+            out[key] = hashlib.sha256(config.path(value).read_bytes()).hexdigest()[:16]
     return out
 
 

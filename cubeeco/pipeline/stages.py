@@ -44,6 +44,7 @@ class Param:
     default: Any
     check: Callable[[Any, Any], None] | None = None
     help: str = ""                  # one line for the docs
+    file: bool = False              # a path (relative to the config): its content joins the fingerprint
 
 
 OUTPUT_KINDS = ("raster", "table", "raster+table")
@@ -441,4 +442,5 @@ def _provenance_attrs(da: xr.DataArray) -> dict:
 from . import (
     stages_carbon,  # noqa: E402,F401
     stages_ecology,  # noqa: E402,F401
+    stages_landscape,  # noqa: E402,F401
 )

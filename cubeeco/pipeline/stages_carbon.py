@@ -15,18 +15,9 @@ import pandas as pd
 import xarray as xr
 
 from .stages import Outputs, Param, number, one_of, stage, text
+from .years import _on_years, _year_list, _years_of  # noqa: F401  (shared with the other study stages)
 
 _MODELS = ("spherical", "exponential", "gaussian", "linear", "power")
-
-
-def _year_list(value, run):
-    if value is None:
-        return
-    if not (isinstance(value, list) and value and all(isinstance(y, int) and not isinstance(y, bool) for y in value)
-            and len(set(value)) == len(value)):
-        raise ValueError(f"expected a list of distinct years (e.g. [2006, 2010, 2016, 2020]) or null, got {value!r}.")
-    if run.years and any(not run.years[0] <= y <= run.years[1] for y in value):
-        raise ValueError(f"years {value} must lie in the run's years {list(run.years)}.")
 
 
 def _bool(value, run):
@@ -37,22 +28,6 @@ def _bool(value, run):
 def _name_or_null(value, run):
     if value is not None and (not isinstance(value, str) or not value.strip()):
         raise ValueError(f"expected a column name or null, got {type(value).__name__} ({value!r}).")
-
-
-def _years_of(da) -> np.ndarray:
-    t = da["time"]
-    return np.asarray(t.dt.year.values if np.issubdtype(t.dtype, np.datetime64) else t.values, dtype=int)
-
-
-def _on_years(da, years, what: str = "the group") -> xr.DataArray:
-    """``da`` at ``years`` (in that order), by calendar year; a ConfigError naming missing years."""
-    have = _years_of(da)
-    missing = [int(y) for y in years if y not in set(have.tolist())]
-    if missing:
-        from .config import ConfigError
-
-        raise ConfigError(f"{what} has no year(s) {missing}; it has {have.tolist()}.")
-    return da.isel(time=[int(np.flatnonzero(have == y)[0]) for y in years])
 
 
 def vegetated_mask(state: xr.DataArray) -> xr.DataArray:
@@ -73,6 +48,8 @@ def _modis_native(ctx, product):
 
 
 def _scale_inputs(ctx, product, weights):
+    """The native MODIS NPP, Eq. 1's mask (weighted by NDVI for ``weights: ndvi``) and, for
+    ``weights: regression``, the covariate (annual max NDVI), on the common years."""
     native = _modis_native(ctx, product)
     state = ctx.open("disturbance")["state"]
     years = [y for y in _years_of(native) if y in set(_years_of(state))]
@@ -83,10 +60,14 @@ def _scale_inputs(ctx, product, weights):
                           f"disturbance years {list(_years_of(state))} do not overlap.")
     native = _on_years(native, years)
     mask = _on_years(vegetated_mask(state), years)
-    if weights == "ndvi":
+    covariate = None
+    if weights in ("ndvi", "regression"):
         ndvi = _on_years(ctx.open("max_ndvi")["ndvi"], years)
-        mask = mask * ndvi_weights(ndvi)
-    return native, mask.assign_coords(time=native.time.values)
+        if weights == "ndvi":
+            mask = mask * ndvi_weights(ndvi)
+        else:
+            covariate = ndvi.astype("float32").assign_coords(time=native.time.values)
+    return native, mask.assign_coords(time=native.time.values), covariate
 
 
 def ndvi_weights(ndvi: xr.DataArray, floor: float = 0.05) -> xr.DataArray:
@@ -96,20 +77,22 @@ def ndvi_weights(ndvi: xr.DataArray, floor: float = 0.05) -> xr.DataArray:
     return ndvi.clip(min=floor, max=1.0).fillna(floor).astype("float32")
 
 
-def _scale_stats(ctx, product, weights, min_share, min_points, variogram, default_bg, max_samples):
-    """The reduce phase: per year and 500 m cell, the pixel counts, NPP_b and the kriged NPP_bg."""
+def _scale_stats(ctx, product, weights, min_share, min_points, variogram, default_bg, max_samples, clip_negative):
+    """The reduce phase: per year and 500 m cell, the pixel counts, NPP_b, the kriged NPP_bg and
+    (``weights: regression``) the per-year NPP ~ NDVI fit with the cells' weight sums."""
     from ..ops.scale import scale_reduce
 
-    native, vegetated = _scale_inputs(ctx, product, weights)
+    native, vegetated, covariate = _scale_inputs(ctx, product, weights)
     return scale_reduce(native, vegetated, min_share=min_share, min_points=min_points, default_bg=default_bg,
-                        model=variogram, max_samples=max_samples)
+                        model=variogram, max_samples=max_samples, covariate=covariate, clip_negative=clip_negative)
 
 
-@stage("scaled_npp", inputs=("disturbance", "max_ndvi"), output="raster+table", reduce=_scale_stats, version="1",
+@stage("scaled_npp", inputs=("disturbance", "max_ndvi"), output="raster+table", reduce=_scale_stats, version="2",
        params={
     "product": Param("terra", one_of(("terra", "aqua")), "MOD17A3HGF (terra) or MYD17A3HGF (aqua)"),
-    "weights": Param("uniform", one_of(("uniform", "ndvi")),
-                     "how a cell's vegetated NPP is shared: evenly (study 002's Eq. 1) or by max NDVI"),
+    "weights": Param("uniform", one_of(("uniform", "ndvi", "regression")),
+                     "how a cell's vegetated NPP is shared: evenly (study 002's Eq. 1), by max NDVI, or by "
+                     "max(a + b·NDVI, 1) with a, b fitted per year over the cells (docs/scale.md)"),
     "min_share": Param(0.95, number(0, 1, open_lo=True), "share of a 500 m cell on the grid for it to be "
                                                           "an NPP_bg sample"),
     "min_points": Param(3, number(3, integer=True), "NPP_bg samples a year needs for kriging (fewer: their mean)"),
@@ -118,20 +101,30 @@ def _scale_stats(ctx, product, weights, min_share, min_points, variogram, defaul
                                                         "of the other years' samples, else 0)"),
     "max_samples": Param(500, number(3, integer=True, optional=True),
                          "at most this many NPP_bg samples a year (random, seeded per year); null: all"),
+    "clip_negative": Param(False, _bool, "set a negative Eq. 1 NPP_a (NPP_bg·(S - S_veg) > NPP_b·S) to 0; "
+                                         "counted per year in npp_bg_samples either way"),
 })
-def scaled_npp_stage(ctx, product, weights, min_share, min_points, variogram, default_bg, max_samples):
+def scaled_npp_stage(ctx, product, weights, min_share, min_points, variogram, default_bg, max_samples,
+                     clip_negative):
     """MOD17A3HGF NPP redistributed onto the vegetated 30 m pixels of each sinusoidal cell with a
     kriged NPP_bg (study 002 Eq. 1), and VCS = NPP × 2.2 × 1.63 (Eq. 2)."""
-    from ..ops.scale import background_table, scale_transform, vcs
+    from ..ops.scale import background_table, scale_transform, vcs, weights_table
 
-    native, vegetated = _scale_inputs(ctx, product, weights)
-    ds = scale_transform(native, vegetated, reduced=ctx.reduced)
+    native, vegetated, covariate = _scale_inputs(ctx, product, weights)
+    ds = scale_transform(native, vegetated, reduced=ctx.reduced, covariate=covariate)
     table = background_table(ctx.reduced)
-    table.attrs.setdefault("description", "NPP_bg per year: wholly destroyed 500 m cells sampled and the rule used")
+    table.attrs.setdefault("description", "NPP_bg per year: wholly destroyed 500 m cells sampled and the rule "
+                                          "used; vegetated pixels with a negative Eq. 1 NPP_a (n_negative, "
+                                          "negative_t_c) and how many were clipped to 0 (clipped)")
+    tables = {"npp_bg_samples": table}
+    if "weights_rule" in ctx.reduced:
+        fit = weights_table(ctx.reduced)
+        fit.attrs["description"] = "sub-cell weights per year: NPP ~ a + b·max NDVI over the 500 m cells"
+        tables["subcell_weights"] = fit
     raster = xr.Dataset({k: ds[k] for k in ("npp", "npp_bg", "npp_b", "modis_cell") if k in ds})
     raster["vcs"] = vcs(raster["npp"])
     raster.attrs = {k: v for k, v in native.attrs.items() if k.startswith("provenance:")}
-    return Outputs(raster=raster, tables={"npp_bg_samples": table})
+    return Outputs(raster=raster, tables={**tables})
 
 
 # ------------------------------------------------------------------ VCS accounting (study 002, 003)

@@ -370,7 +370,7 @@ def write_report(store, out=None, *, title: str | None = None, boundaries=None, 
     "section failed" paragraph and a :class:`ReportWarning`.
     """
     from ..io.store import is_complete, is_zarr_store, list_groups
-    from . import builtin, builtin_carbon, builtin_ecology  # noqa: F401  (register the built-in stages' sections)
+    from . import builtin, builtin_carbon, builtin_ecology, builtin_landscape  # noqa: F401  (register the built-in stages' sections)
 
     store = Path(store)
     if not is_zarr_store(store):

@@ -71,6 +71,11 @@ MINE_COVER_FLOOR = 0.22
 MINE_FLOOR_RAMP_PX = 5.0       # the floor fades out over 150 m outside a footprint (no hard edge)
 # the dividing values of the truth flag ``target``: vegetated before, bare in the destruction year
 TARGET_VEGETATED_NDVI, TARGET_BARE_NDVI = 0.25, 0.2
+# A restored stage regrows towards its own cover (0.33 +- 0.05 in space) from 0.05; this floor
+# keeps its first restored year at cover >= 0.107, true peak NDVI >= 0.208 over spoil, so every
+# planted restoration year is a bare -> vegetated change (>= TARGET_BARE_NDVI) a detector can see
+# (issue 12: below ~0.205 the first year stayed bare and a perfect detector said T_R + 1).
+RESTORED_COVER_MIN = 0.25
 
 
 @dataclass
@@ -175,7 +180,9 @@ class Landscape:
         self.zone = np.zeros(shape, np.uint8)          # 1 pit, 2 dump
         self.destruction_year = np.zeros(shape, np.int16)
         self.restoration_year = np.zeros(shape, np.int16)
-        self.restored_cover = (0.33 + 0.05 * smooth_noise(rng, shape, 3)).astype(np.float32)
+        # clipped after the draw, so the random stream (and all that follows) is unchanged
+        self.restored_cover = np.maximum(0.33 + 0.05 * smooth_noise(rng, shape, 3),
+                                         RESTORED_COVER_MIN).astype(np.float32)
         self._rasterize_mines()
 
         # mines sit on vegetated steppe: barren patches under a footprint are grassland
