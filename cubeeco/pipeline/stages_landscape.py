@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from .stages import Outputs, Param, boolean, names, number, one_of, stage
+from .stages import Outputs, Param, boolean, names, number, one_of, stage, text
 from .years import _on_years, _year_list, _years_of
 
 STUDY004_YEARS = (2007, 2012, 2017, 2022)
@@ -379,13 +379,15 @@ def coupling_stage(ctx, metrics, directions, bounds, shift, area_bounds, carbon_
     "indices": Param(["ndvi", "evi", "savi", "rvi", "dvi", "gndvi"], lambda v, run: _index_names(v, run),
                      "vegetation indices computed from the annual bands (study 004 Table 1)"),
     "terrain": Param(["elevation", "slope"], _name_list, "terrain variables of the terrain stage"),
+    "climate": Param("synthetic-climate", lambda v, run: v is None or text()(v, run),
+                     "collection of the gridded monthly climate for MAT and MAP (null: no climate factors)"),
     "sample": Param(2000, number(30, integer=True), "pixels sampled (reproducible, independent of chunking)"),
     "seed": Param(0, number(0, integer=True), "sampling seed"),
     "vif": Param(5.0, number(1, open_lo=True), "VIF threshold of the screening (study 004: 10, stricter 5)"),
 })
-def carbon_drivers_stage(ctx, year, indices, terrain, sample, seed, vif):
-    """Pearson correlations of carbon density with vegetation indices, terrain and landscape metrics
-    (Table 7) and VIF-screened regressions without and with the landscape metrics (Tables 8-9)."""
+def carbon_drivers_stage(ctx, year, indices, terrain, climate, sample, seed, vif):
+    """Pearson correlations of carbon density with vegetation indices, terrain, climate and landscape
+    metrics (Table 7) and VIF-screened regressions without and with the landscape metrics (Tables 8-9)."""
     from ..ops.drivers import pearson_table, regression, sample_points
     from ..ops.indices import spectral_indices
     from .config import ConfigError
@@ -406,8 +408,17 @@ def carbon_drivers_stage(ctx, year, indices, terrain, sample, seed, vif):
     if missing:
         raise ConfigError(f"params.carbon_drivers.terrain: the terrain group has no {missing}; it has "
                           f"{sorted(topo.data_vars)}.")
+    clim = {}
+    if climate is not None:   # study 004's MAT and MAP of the year, resampled onto the grid (bilinear)
+        from ..io.climate import climate_grid_href
+        from ..workflows.monthly import monthly_climate
+
+        monthly = monthly_climate(climate_grid_href(ctx.source, climate), year=year, grid=ctx.grid,
+                                  chunksize=ctx.chunks)
+        clim = {"MAT": monthly["temperature"].mean("month").assign_attrs(units="degC"),
+                "MAP": monthly["precipitation"].sum("month").assign_attrs(units="mm yr-1")}
     layers = {"carbon_density": carbon, **{k.upper(): veg[k] for k in indices},
-              **{t: topo[t] for t in terrain},
+              **{t: topo[t] for t in terrain}, **clim,
               **{m: windows[m] for m in windows.data_vars if {"y", "x"} == set(windows[m].dims)}}
     layers = {k: v.drop_vars([c for c in v.coords if c not in ("y", "x")]) for k, v in layers.items()}
     points = sample_points(layers, n=sample, seed=seed)
@@ -416,7 +427,7 @@ def carbon_drivers_stage(ctx, year, indices, terrain, sample, seed, vif):
     pearson.attrs = {"description": f"Pearson r of carbon density with each factor, {len(points)} pixels of {year}"}
     landscape = [m for m in windows.data_vars if m in factors]
     models, coefs = [], []
-    for name, cols in (("model 1: vegetation, terrain", [f for f in factors if f not in landscape]),
+    for name, cols in (("model 1: vegetation, terrain, climate", [f for f in factors if f not in landscape]),
                        ("model 2: with landscape metrics", factors)):
         fit = regression(points, "carbon_density", cols, vif_threshold=vif)
         m = fit.model.assign(model=name, dropped=", ".join(fit.dropped))
