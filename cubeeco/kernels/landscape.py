@@ -33,7 +33,7 @@ import math
 import numpy as np
 
 from ._gufunc import jit
-from .window_patches import patch_term, rect_patches, term_scale
+from .window_patches import _find, patch_term, rect_patches, term_scale  # _find: the one union-find
 
 # rows of the window_metrics output, in this order
 WINDOW_METRICS = ("NP", "PD", "LPI", "ED", "TE", "SHDI", "SHEI", "SIDI", "PR", "CONTAG", "PLADJ", "LSI", "AI",
@@ -54,15 +54,6 @@ def max_like(n):
 
 
 # ------------------------------------------------------------------ union-find
-@jit
-def _find(parent, i):
-    # path halving: every visited node points to its grandparent (amortised ~O(1))
-    while parent[i] != i:
-        parent[i] = parent[parent[i]]
-        i = parent[i]
-    return i
-
-
 @jit
 def _union(parent, a, b):
     ra = _find(parent, a)

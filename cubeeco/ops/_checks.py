@@ -45,3 +45,22 @@ def finite_scalar(value, name: str) -> float:
     if not np.isfinite(out):
         raise ValueError(f"{name} must be finite, got {value!r}.")
     return out
+
+
+def require_one_grid(layers) -> None:
+    """``layers``: (name, DataArray) pairs that must be 2-D rasters on one grid (same dims, shape
+    and coordinates as the first); a TypeError / ValueError naming the layer that is not."""
+    ref_name, ref = layers[0]
+    for name, da in layers:
+        if not isinstance(da, xr.DataArray):
+            raise TypeError(f"{name!r} must be an xarray.DataArray, got {type(da).__name__}.")
+        if da.ndim != 2:
+            raise ValueError(f"{name!r} must be 2-D (y, x); it has dimensions {tuple(da.dims)}. Select one "
+                             f"time step or band first.")
+        if da.dims != ref.dims or da.shape != ref.shape:
+            raise ValueError(f"{name!r} is {dict(da.sizes)} but {ref_name!r} is {dict(ref.sizes)}; put all "
+                             f"rasters on one grid first.")
+        for d in ref.dims:
+            if d in ref.coords and d in da.coords and not np.array_equal(ref[d].values, da[d].values):
+                raise ValueError(f"{name!r} and {ref_name!r} have different {d!r} coordinates; put them on one "
+                                 f"grid first.")

@@ -32,6 +32,8 @@ import pandas as pd
 import xarray as xr
 from scipy import stats as _st
 
+from ._checks import require_one_grid
+
 
 # ------------------------------------------------------------------ checks
 def _frame(df, name="df"):
@@ -398,19 +400,7 @@ def sample_points(data, n=10_000, seed=0, mask=None):
     names = list(arrays)
     ref = arrays[names[0]]
     layers = list(arrays.items()) + ([("mask", mask)] if mask is not None else [])
-    for name, da in layers:
-        if not isinstance(da, xr.DataArray):
-            raise TypeError(f"{name!r} must be an xarray.DataArray, got {type(da).__name__}.")
-        if da.ndim != 2:
-            raise ValueError(f"{name!r} must be 2-D (y, x); it has dimensions {tuple(da.dims)}. Select one "
-                             f"time step or band first.")
-        if da.dims != ref.dims or da.shape != ref.shape:
-            raise ValueError(f"{name!r} is {dict(da.sizes)} but {names[0]!r} is {dict(ref.sizes)}; put all "
-                             f"rasters on one grid first.")
-        for d in ref.dims:
-            if d in ref.coords and d in da.coords and not np.array_equal(ref[d].values, da[d].values):
-                raise ValueError(f"{name!r} and {names[0]!r} have different {d!r} coordinates; put them on one "
-                                 f"grid first.")
+    require_one_grid(layers)
     if mask is not None and mask.dtype != bool:
         raise TypeError(f"mask must be boolean, got dtype {mask.dtype}.")
 

@@ -38,6 +38,8 @@ import pandas as pd
 import xarray as xr
 from scipy import stats as _st
 
+from ._checks import require_one_grid
+
 METHODS = ("quantile", "equal", "natural", "geometric")
 INTERACTION_TYPES = (
     "nonlinear weaken",    # q12 < min(q1, q2)
@@ -333,19 +335,7 @@ def sample_pixels(arrays: dict, n: int | None = None, seed: int = 0, mask=None, 
         raise TypeError("arrays must be a non-empty dict name -> 2-D DataArray.")
     items = list(arrays.items())
     ref = items[0][1]
-    for name, da in items + ([("mask", mask)] if mask is not None else []):
-        if not isinstance(da, xr.DataArray):
-            raise TypeError(f"arrays[{name!r}] must be an xarray.DataArray, got {type(da).__name__}.")
-        if da.ndim != 2:
-            raise ValueError(f"{name!r} must be 2-D (y, x); it has dimensions {tuple(da.dims)}. Select one "
-                             f"time step or band first.")
-        if da.dims != ref.dims or da.shape != ref.shape:
-            raise ValueError(f"{name!r} is {dict(da.sizes)} but {items[0][0]!r} is {dict(ref.sizes)}; all layers "
-                             f"must be on one grid.")
-        for d in ref.dims:
-            if d in ref.coords and d in da.coords and not np.array_equal(ref[d].values, da[d].values):
-                raise ValueError(f"{name!r} and {items[0][0]!r} have different {d!r} coordinates; put them on "
-                                 f"one grid first.")
+    require_one_grid(items + ([("mask", mask)] if mask is not None else []))
     if coords:
         clash = [d for d in ref.dims if d in arrays]
         if clash:
