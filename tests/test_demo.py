@@ -186,7 +186,7 @@ def test_casa_npp_of_the_demo_is_of_the_studies_order(demo):
 
 # -- carbon storage and landscape pattern (study 004) that the demo config runs ----------------
 STUDY004_TABLES = ("carbon_stock", "carbon_stock_total", "carbon_stock_mines", "carbon_transitions",
-                   "carbon_reconciliation", "landscape_metrics", "class_metrics", "window_choice", "coupling",
+                   "carbon_reconciliation", "landscape_metrics", "class_metrics", "window_choice", "semivariograms", "coupling",
                    "coupling_weights", "contribution", "drivers_pearson", "drivers_models", "drivers_coefficients")
 
 

@@ -61,7 +61,7 @@ def _analysis_years(ctx, da, years) -> list[int]:
 
 
 # ------------------------------------------------------------------ land cover in study 004's classes
-@stage("mining_lulc", inputs=("land_cover", "disturbance"), version="1", params={
+@stage("mining_lulc", inputs=("land_cover", "disturbance"), version="2", params={
     "from_disturbance": Param(True, boolean(), "mining land and reclaimed dumps from the disturbance state "
                                            "(false: the land-cover classes mapped only)"),
 })
@@ -232,10 +232,24 @@ def _window_choice(ctx, year, radius, choice_metrics, radii, shape, choice_exten
             ds[c] = ds[c].astype(str)
     ds.attrs = {k: (bool(v) if isinstance(v, (bool, np.bool_)) else v) for k, v in attrs.items()}
     ds.attrs["columns"] = [str(c) for c in table.columns]   # a Dataset does not keep the column order
+    # the empirical semivariograms at the chosen radius, for the report (study 004 used GS+ plots)
+    from ..ops.moving_window import moving_window
+    from ..ops.semivariogram import semivariogram
+
+    chosen = float(table.attrs["chosen_radius_m"])
+    maps = moving_window(lulc, metrics=tuple(choice_metrics), radius=chosen, shape=shape, nodata=0)
+    curves = []
+    for m in choice_metrics:
+        sv = semivariogram(maps[m], sample=4000, seed=0)[["lag", "gamma", "pairs"]].assign(metric=m)
+        curves.append(sv)
+    curves = pd.concat(curves, ignore_index=True)
+    for c in ("lag", "gamma", "pairs"):
+        ds[f"sv_{c}"] = ("sv_row", curves[c].to_numpy(np.float64))
+    ds["sv_metric"] = ("sv_row", np.array([str(m) for m in curves["metric"]], dtype="U16"))
     return ds
 
 
-@stage("landscape_windows", inputs=("mining_lulc",), output="raster+table", reduce=_window_choice, version="1",
+@stage("landscape_windows", inputs=("mining_lulc",), output="raster+table", reduce=_window_choice, version="2",
        params={
     "year": Param(None, number(1900, 2100, integer=True, optional=True), "the year mapped (default: the last)"),
     "metrics": Param(["NP", "PD", "ED", "LPI", "LSI", "SHDI", "SHEI", "COHESION", "CONTAG", "AI"], _window_metrics,
@@ -256,8 +270,16 @@ def landscape_windows_stage(ctx, year, metrics, radius, choice_metrics, radii, s
     from ..ops.moving_window import moving_window
 
     year = _window_year(ctx, year)
-    table = ctx.reduced.to_dataframe().reset_index(drop=True)
+    rows = ctx.reduced[[v for v in ctx.reduced.data_vars if "row" in ctx.reduced[v].dims]]
+    table = rows.to_dataframe().reset_index(drop=True)
     table = table[[c for c in ctx.reduced.attrs.get("columns", table.columns) if c in table.columns]]
+    tables = {}
+    if "sv_lag" in ctx.reduced:
+        sv = pd.DataFrame({"metric": [str(v) for v in ctx.reduced["sv_metric"].values],
+                           **{c: ctx.reduced[f"sv_{c}"].values for c in ("lag", "gamma", "pairs")}})
+        sv.attrs = {"units": {"lag": "m", "gamma": "metric units squared"},
+                    "description": f"empirical semivariograms of the metric maps at the chosen radius ({year})"}
+        tables["semivariograms"] = sv
     chosen = float(ctx.reduced.attrs["chosen_radius_m"])
     r = float(radius) if radius is not None else chosen
     maps = moving_window(_window_lulc(ctx, year), metrics=tuple(metrics), radius=r, shape=shape, nodata=0)
@@ -267,7 +289,7 @@ def landscape_windows_stage(ctx, year, metrics, radius, choice_metrics, radii, s
     table.attrs = {"units": {"radius_m": "m", "range_m": "m", "len_scale_m": "m"},
                    "description": f"semivariogram fits of the metric maps per radius ({year}); chosen radius "
                                   f"{chosen:g} m (stable: {ctx.reduced.attrs.get('stable')})"}
-    return Outputs(raster=maps, tables={"window_choice": table})
+    return Outputs(raster=maps, tables={"window_choice": table, **tables})
 
 
 # ------------------------------------------------------------------ contribution ratio K_l (study 004 Eq. 12)

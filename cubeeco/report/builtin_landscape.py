@@ -103,7 +103,17 @@ def landscape_windows_section(page, group):
     if maps:
         page.map(f"Metric maps of {ds.attrs.get('year', '')}, {ds.attrs.get('radius_m', 0):g} m window",
                  [(m, page.var(group, m), {"cmap": "viridis"}) for m in maps])
-    choice = _tables(page, group).get("window_choice")
+    tables = _tables(page, group)
+    choice = tables.get("window_choice")
+    sv = tables.get("semivariograms")
+    if sv is not None and choice is not None:
+        # each metric's γ(h) over its fitted sill at the chosen radius: one axis for all metrics
+        chosen = choice[choice["chosen"].astype(bool)].set_index("metric")["sill"]
+        series = {m: (g["lag"].to_numpy(), g["gamma"].to_numpy() / float(chosen.get(m, np.nan)))
+                  for m, g in sv.groupby("metric") if m in chosen and float(chosen[m]) > 0}
+        if series:
+            page.chart(f"Semivariograms at the chosen radius ({ds.attrs.get('chosen_radius_m', 0):g} m), γ(h) / sill",
+                       series, xlabel="lag (m)", ylabel="γ / sill")
     if choice is not None:
         page.chart("Nugget/sill ratio of each metric map per window radius (the radius is chosen where it "
                    "stabilises)", _series(choice, "metric", "radius_m", "nugget_sill"), xlabel="radius (m)",
