@@ -146,7 +146,7 @@ def monthly_climate(
     else:
         if grid is None:
             raise ValueError("grid is required to interpolate a climate store onto the analysis grid.")
-        src = open_climate(climate, grid=grid, method=method, chunksize=chunksize)
+        src = open_climate(climate, grid=grid, method=method, chunksize=chunksize, year=year)
     missing = [v for v in names.values() if v not in src.data_vars]
     if missing:
         raise ValueError(f"climate has no variable(s) {missing} (it has {sorted(src.data_vars)}); pass "
