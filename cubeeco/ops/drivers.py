@@ -33,6 +33,7 @@ import xarray as xr
 from scipy import stats as _st
 
 from ._checks import require_one_grid
+from .geodetector import _nodata  # the integer-layer nodata rule the Geodetector sampler uses
 
 
 # ------------------------------------------------------------------ checks
@@ -321,14 +322,6 @@ def _splitmix64(z):
         z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
         return z ^ (z >> np.uint64(31))
 
-
-def _nodata(da):
-    if da.dtype.kind in "iub":
-        for key in ("nodata", "_FillValue"):
-            v = da.attrs.get(key, da.encoding.get(key))
-            if v is not None:
-                return v
-    return None
 
 
 def _block_pick(r0, c0, ncols, salt, n, nodata, has_mask, *blocks):
