@@ -453,3 +453,299 @@ def test_event_years_outside_the_vcs_window_are_brought_onto_it():
     assert int(ch.fit_flag.isel(y=1, x=0)) == K.FLAG_FITTED
     assert int(ch.fit_flag.isel(y=2, x=0)) == K.FLAG_SHORT and int(ch.destruction_step.isel(y=2, x=0)) == 0
     assert int(ch.fit_flag.isel(y=3, x=0)) == K.FLAG_UNDISTURBED   # destroyed and restored before 2001
+
+
+# ---------------------------------------------------------------- every cycle (yearly state)
+def ref_first_events(state, years):
+    """T_D / T_R read from the state (kernel rule for event years that say 'none')."""
+    d = next((i for i, s in enumerate(state) if s == 0 and (i == 0 or 1 in list(state[:i]))), None)
+    if d is None:
+        return -1, -1
+    r = next((j for j in range(d + 1, len(state)) if state[j] == 1), None)
+    return int(years[d]), (-1 if r is None else int(years[r]))
+
+
+def ref_pixel_states(v, years, state, td, tr, min_years, include_td):
+    """Plain-python multi-cycle booking on top of the single-cycle reference's fit."""
+    state = np.asarray(state)
+    if td == -1 and tr == -1:
+        td, tr = ref_first_events(state, years)
+    out = ref_pixel(v, years, td, tr, min_years, include_td)
+    v = np.asarray(v, dtype=np.float64)
+    nt = v.size
+    for k in ("dec", "inc", "cdes", "cres"):
+        out[k] = np.full(nt, np.nan)
+    out["event"] = np.zeros(nt, dtype=np.int8)
+    d = out["d"]
+    if out["flag"] == K.FLAG_INVALID or d < 0:
+        return out
+    # the 0/1 states after T_D, T_D's step counted as destroyed; a change of code is an event
+    idx = [d] + [i for i in range(d + 1, nt) if state[i] in (0, 1)]
+    codes = [0] + [int(state[i]) for i in idx[1:]]
+    for k, i in enumerate(idx):
+        if k == 0 or codes[k] != codes[k - 1]:
+            out["event"][i] = 1 if codes[k] == 0 else 2
+            if i >= 1:
+                out["dec" if codes[k] == 0 else "inc"][i] = (v[i - 1] - v[i]) if codes[k] == 0 else (v[i] - v[i - 1])
+    if out["flag"] in (K.FLAG_FITTED, K.FLAG_MEAN):
+        p0 = d + 1 if include_td else d
+        gap = v - out["und"]
+        late = np.arange(nt) >= p0
+        out["cdes"] = np.where(late & (state == 0), gap, np.nan)
+        out["cres"] = np.where(late & (state == 1), gap, np.nan)
+    return out
+
+
+def kernel_pixel_states(v, years, state, td, tr, min_years, include_td):
+    und, dec, inc, cdes, cres, ev, a, b, n, f, d, r = K.accounting_states(
+        v, years, np.asarray(state, dtype=np.int8), td, tr, min_years, include_td)
+    return {"und": und, "dec": dec, "inc": inc, "cdes": cdes, "cres": cres, "event": ev, "slope": a,
+            "intercept": b, "n": n, "flag": f, "d": d, "r": r}
+
+
+def random_states(rng, nt):
+    """A Markov chain of disturbance states: not vegetated -> vegetated <-> destroyed, sometimes
+    starting destroyed (before the window), a whole pixel of no data, or odd codes mid-series."""
+    if rng.random() < 0.05:
+        return np.full(nt, -1, dtype=np.int8)
+    s = np.empty(nt, dtype=np.int8)
+    s[0] = rng.choice([2, 0, 1], p=[0.2, 0.2, 0.6])
+    for i in range(1, nt):
+        p = s[i - 1]
+        u = rng.random()
+        s[i] = (1 if u < 0.4 else 2) if p == 2 else (0 if u < 0.35 else 1) if p == 1 else (1 if u < 0.45 else 0)
+    odd = rng.random(nt) < 0.05
+    s[odd] = rng.choice([-1, 2], odd.sum())
+    return s
+
+
+def events_implied(state, years, rng):
+    """First T_D / T_R as the disturbance stage reports them (mostly), or 'none' / random."""
+    u = rng.random()
+    if u < 0.15:
+        return -1, -1                          # restored before the window: read from the state
+    if u < 0.25:
+        cands = [-1, int(years[0]) - 1, int(years[-1]) + 1] + [int(y) for y in years]
+        return int(rng.choice(cands)), int(rng.choice(cands))
+    td, tr = ref_first_events(state, years)
+    return td, tr
+
+
+@settings(max_examples=40, deadline=None)
+@given(nt=st.integers(1, 12), seed=st.integers(0, 2**31 - 1), nan_frac=st.sampled_from([0.0, 0.2]),
+       min_years=st.integers(2, 3), include_td=st.integers(0, 1), dtype=st.sampled_from([np.float32, np.float64]),
+       gap=st.booleans())
+def test_states_kernel_matches_reference_random(nt, seed, nan_frac, min_years, include_td, dtype, gap):
+    rng = np.random.default_rng(seed)
+    years = np.arange(2001, 2002 + nt, dtype=np.float64)
+    if gap and nt >= 3:
+        years = np.delete(years, nt // 2)
+    years = years[:nt]
+    for _ in range(6):
+        s = random_states(rng, nt)
+        v = rng.uniform(0, 800, nt)
+        v = np.where((s == 0) & (rng.random(nt) < 0.8), 0.0, v).astype(dtype)   # Eq. 1: destroyed -> 0
+        v[rng.random(nt) < nan_frac] = np.nan
+        td, tr = events_implied(s, years, rng)
+        got = kernel_pixel_states(v, years, s, td, tr, min_years, include_td)
+        want = ref_pixel_states(v, years, s, td, tr, min_years, include_td)
+        assert_pixel_equal(got, want, dtype)
+        np.testing.assert_array_equal(got["event"], want["event"])
+
+
+def implied_state(years, td, tr):
+    """The single-cycle state that T_D / T_R imply on ``years`` (1 before T_D, 0 to T_R, 1 from T_R)."""
+    y = np.asarray(years)
+    td_ = np.asarray(td)[..., None]
+    tr_ = np.asarray(tr)[..., None]
+    destroyed = (td_ != -1) & (y >= td_) & ((tr_ == -1) | (y < tr_))
+    return np.where(destroyed, 0, 1).astype(np.int8)
+
+
+@settings(max_examples=40, deadline=None)
+@given(nt=st.integers(1, 10), seed=st.integers(0, 2**31 - 1), include_td=st.integers(0, 1),
+       dtype=st.sampled_from([np.float32, np.float64]), gap=st.booleans())
+def test_states_single_cycle_equals_first_events_kernel(nt, seed, include_td, dtype, gap):
+    rng = np.random.default_rng(seed)
+    years = np.arange(2001, 2002 + nt, dtype=np.float64)
+    if gap and nt >= 3:
+        years = np.delete(years, nt // 2)
+    years = years[:nt]
+    npx = 12
+    v = rng.uniform(0, 800, (npx, nt)).astype(dtype)
+    v[rng.random(v.shape) < 0.15] = np.nan
+    cands = [-1, -1, 2000, int(years[-1]) + 1] + [int(y) for y in years] + [int(years[0]) + k for k in range(nt + 1)]
+    td = rng.choice(cands, npx)
+    tr = np.where(rng.random(npx) < 0.5, -1, rng.choice(cands + [int(years[-1])], npx))
+    # the missing-year rule: an event in a missing year is the next observed one (as the stage sees it)
+    s = implied_state(years, td, tr)
+    one = K.accounting(v, years, td, tr, 2, include_td)
+    many = K.accounting_states(v, years, s, td, tr, 2, include_td)
+    for a, b in zip(one, many[:5] + many[6:]):
+        np.testing.assert_array_equal(a, b)
+    ok = one[8] != K.FLAG_INVALID
+    d, r = one[9], one[10]
+    steps = np.arange(nt)
+    want_ev = np.where(ok[:, None] & (steps == d[:, None]), 1, np.where(ok[:, None] & (steps == r[:, None]), 2, 0))
+    np.testing.assert_array_equal(many[5], want_ev)
+
+
+def _cycle_cube():
+    """destroy -> restore -> destroy -> restore on one pixel, a single cycle on another."""
+    years = np.arange(2001, 2011)
+    v = np.zeros((10, 1, 2))
+    v[:, 0, 0] = [600, 610, 620, 0, 0, 300, 500, 0, 0, 400]   # D 2004, R 2006, D 2008, R 2010
+    v[:, 0, 1] = [200, 200, 200, 200, 0, 0, 100, 150, 180, 190]  # D 2005, R 2007
+    st_ = np.zeros((10, 1, 2), dtype=np.int8)
+    st_[:, 0, 0] = [1, 1, 1, 0, 0, 1, 1, 0, 0, 1]
+    st_[:, 0, 1] = [1, 1, 1, 1, 0, 0, 1, 1, 1, 1]
+    c = {"time": years, "y": [0.0], "x": [0.0, 30.0]}
+    da = xr.DataArray(v, dims=("time", "y", "x"), coords=c, attrs={"units": "g CO2 m-2 yr-1"})
+    state = xr.DataArray(st_, dims=("time", "y", "x"), coords=c)
+    td = xr.DataArray([[2004, 2005]], dims=("y", "x"))
+    tr = xr.DataArray([[2006, 2007]], dims=("y", "x"))
+    return da, state, td, tr
+
+
+def test_states_hand_example_two_cycles():
+    da, state, td, tr = _cycle_cube()
+    ch = V.vcs_changes(da, td, tr, state=state, min_years=3)
+    old = V.vcs_changes(da, td, tr, min_years=3)
+    px = ch.isel(y=0, x=0)
+    # fit on 2001-2003: 600 + 10/yr; the second destruction (2008-09) is destroyed area again
+    nan = np.nan
+    np.testing.assert_array_equal(px.direct_decrease.values, [nan] * 3 + [620] + [nan] * 3 + [500, nan, nan])
+    np.testing.assert_array_equal(px.direct_increase.values, [nan] * 5 + [300, nan, nan, nan, 400])
+    np.testing.assert_allclose(px.c_destroy.values, [nan] * 3 + [-630, -640, nan, nan, -670, -680, nan])
+    np.testing.assert_allclose(px.c_restore.values, [nan] * 5 + [-350, -160, nan, nan, -290])
+    np.testing.assert_array_equal(px.event.values, [0, 0, 0, 1, 0, 2, 0, 1, 0, 2])
+    assert int(px.destruction_step) == 3 and int(px.restoration_step) == 5   # cohorts: first T_D / T_R
+    # the first-event booking puts the second destruction into C_restore and misses its decrease
+    assert old.c_restore.isel(y=0, x=0).values[7] == -670 and np.isnan(old.direct_decrease.values[7, 0, 0])
+    # the single-cycle pixel is booked as before
+    for name in old.data_vars:
+        np.testing.assert_array_equal(ch[name].isel(x=1).values, old[name].isel(x=1).values, err_msg=name)
+    assert ch.event.dtype == np.int8 and ch.event.attrs["units"] == "1" and "long_name" in ch.event.attrs
+    acc = V.vcs_accounting(da, td, tr, state=state, min_years=3, pixel_area=1e6)
+    ann = acc.annual
+    np.testing.assert_allclose(ann.destroyed_area_km2.values, [0, 0, 0, 1, 1, 0, 0, 1, 0, 0])
+    np.testing.assert_allclose(ann.restored_area_km2.values, [0, 0, 0, 0, 0, 1, 1, 0, 0, 1])
+    assert acc.totals.R_V == pytest.approx(1.0)
+    assert acc.totals.direct_decrease_Gg == pytest.approx((620 + 500 + 200) * 1e6 / 1e9)
+    assert acc.totals.direct_increase_Gg == pytest.approx((300 + 400 + 100) * 1e6 / 1e9)
+    # pixel 0: C_destroy -2620, C_restore -800; pixel 1 (flat 200): -200 -200 then -100 -50 -20 -10
+    assert acc.totals.VCSD_Gg == pytest.approx((2620 + 800 + 400 + 180) * 1e6 / 1e9)
+    coh = acc.cohorts
+    assert coh.loc[("destruction", 2004, 2008), "C_destroy_Gg"] == pytest.approx(-670 * 1e6 / 1e9)
+    assert coh.loc[("restoration", 2006, 2009), "C_destroy_Gg"] == pytest.approx(-680 * 1e6 / 1e9)
+
+
+def _long_axis_case(rng, dtype=np.float64):
+    """A VCS cube on 2001-2009 and a state on the longer 1998-2012 axis (datetimes), plus the
+    first events read off it -- as the pipeline stage gets them from the disturbance stage."""
+    da, _, _ = make_cube(rng, nt=9, ny=5, nx=6, dtype=dtype)
+    ny, nx = da.sizes["y"], da.sizes["x"]
+    ly = np.arange(1998, 2013)
+    s = np.stack([random_states(rng, ly.size) for _ in range(ny * nx)]).reshape(ny, nx, ly.size)
+    td = np.empty((ny, nx), dtype=np.int32)
+    tr = np.empty((ny, nx), dtype=np.int32)
+    for iy in range(ny):
+        for ix in range(nx):
+            td[iy, ix], tr[iy, ix] = ref_first_events(s[iy, ix], ly)
+    v = np.where(np.moveaxis(s[..., 3:12], -1, 0) == 0, 0.0, da.values).astype(dtype)
+    da = da.copy(data=v)
+    times = pd.to_datetime([f"{y}-07-01" for y in ly])
+    state = xr.DataArray(np.moveaxis(s, -1, 0), dims=("time", "y", "x"),
+                         coords={"time": times, "y": da.y, "x": da.x})
+    sp = {"y": da.y, "x": da.x}
+    return da, state, xr.DataArray(td, dims=("y", "x"), coords=sp), xr.DataArray(tr, dims=("y", "x"), coords=sp)
+
+
+def test_states_ops_match_reference_on_a_longer_state_axis():
+    rng = np.random.default_rng(21)
+    da, state, td, tr = _long_axis_case(rng, np.float32)
+    ch = V.vcs_changes(da, td, tr, state=state, min_years=3)
+    # the reference sees what the wrapper promises: state on the VCS years, events clipped onto them
+    ctd, ctr = V._onto_window(td, tr, 2001, 2009)
+    s9 = state.values[3:12]
+    years = da.time.values.astype(float)
+    for iy in range(da.sizes["y"]):
+        for ix in range(da.sizes["x"]):
+            want = ref_pixel_states(da.values[:, iy, ix], years, s9[:, iy, ix], int(ctd[iy, ix]), int(ctr[iy, ix]),
+                                    3, 0)
+            got = {"und": ch.vcs_undisturbed.values[:, iy, ix], "dec": ch.direct_decrease.values[:, iy, ix],
+                   "inc": ch.direct_increase.values[:, iy, ix], "cdes": ch.c_destroy.values[:, iy, ix],
+                   "cres": ch.c_restore.values[:, iy, ix], "slope": ch.slope.values[iy, ix],
+                   "intercept": ch.intercept.values[iy, ix], "n": ch.n_fit.values[iy, ix],
+                   "flag": ch.fit_flag.values[iy, ix], "d": ch.destruction_step.values[iy, ix],
+                   "r": ch.restoration_step.values[iy, ix]}
+            assert_pixel_equal(got, want, np.float32)
+            np.testing.assert_array_equal(ch.event.values[:, iy, ix], want["event"])
+    acc = V.vcs_accounting(da, td, tr, state=state, min_years=3)
+    n_des = (ch.event.values == 1).sum(axis=(1, 2))
+    np.testing.assert_allclose(acc.annual.destroyed_area_km2.values, n_des * 900 / 1e6)
+    # a second destruction is never C_restore: c_restore only where the state is 1
+    assert np.all(np.isnan(ch.c_restore.values[s9 != 1])) and np.all(np.isnan(ch.c_destroy.values[s9 != 0]))
+
+
+def test_states_single_cycle_equals_first_events_ops():
+    """State implied by (first) T_D / T_R on a longer axis -> the same Dataset and tables as state=None."""
+    rng = np.random.default_rng(8)
+    da, td, tr = make_cube(rng, nt=8, ny=6, nx=6)
+    # also events before the window (clipped, or restored before it) and after it
+    td = td.copy(data=np.where(rng.random(td.shape) < 0.3, rng.choice([1998, 1999, 2000], td.shape), td.values))
+    tr = tr.copy(data=np.where((td.values < 2001) & (td.values > 0) & (rng.random(td.shape) < 0.6),
+                               rng.choice([1999, 2000, 2003, 2010], td.shape), tr.values))
+    tr = tr.copy(data=np.where((tr.values > 0) & (tr.values <= td.values), -1, tr.values))
+    ly = np.arange(1998, 2012)
+    s = np.moveaxis(implied_state(ly, td.values, tr.values), -1, 0)
+    state = xr.DataArray(s, dims=("time", "y", "x"), coords={"time": ly, "y": da.y, "x": da.x})
+    zones = xr.DataArray(rng.integers(0, 3, td.shape), dims=("y", "x"), coords=td.coords)
+    for inc in (False, True):
+        old = V.vcs_changes(da, td, tr, include_destruction_year=inc)
+        new = V.vcs_changes(da, td, tr, state=state, include_destruction_year=inc)
+        assert set(new.data_vars) - set(old.data_vars) == {"event"}
+        for name in old.data_vars:
+            np.testing.assert_array_equal(new[name].values, old[name].values, err_msg=name)
+    a = V.vcs_accounting(da, td, tr, zones=zones, n_zones=2)
+    b = V.vcs_accounting(da, td, tr, state=state, zones=zones, n_zones=2)
+    for x, y in ((a.annual, b.annual), (a.by_zone, b.by_zone), (a.cohorts, b.cohorts)):
+        pd.testing.assert_frame_equal(x, y, check_exact=True)
+    pd.testing.assert_series_equal(a.totals, b.totals, check_exact=True)
+
+
+def test_states_lazy_and_one_chunk_equals_many():
+    rng = np.random.default_rng(31)
+    da, state, td, tr = _long_axis_case(rng)
+    zones = xr.DataArray(rng.integers(0, 3, td.shape), dims=("y", "x"), coords=td.coords)
+    with raise_if_dask_computes():
+        lazy = V.vcs_changes(da.chunk({"y": 2, "x": 4}), td, tr, state=state.chunk({"time": 4, "y": 3}))
+        V.accounting_moments(lazy, zones=zones, n_zones=2)
+    eager = V.vcs_changes(da, td, tr, state=state)
+    for name in eager.data_vars:
+        np.testing.assert_array_equal(lazy[name].compute().values, eager[name].values, err_msg=name)
+    one = V.vcs_accounting(da, td, tr, state=state, zones=zones, n_zones=2)
+    many = V.vcs_accounting(da.chunk({"y": 2, "x": 3}), td, tr, state=state.chunk({"x": 2}), zones=zones,
+                            n_zones=2)
+    for x, y in ((one.annual, many.annual), (one.by_zone, many.by_zone), (one.cohorts, many.cohorts)):
+        pd.testing.assert_frame_equal(x, y, rtol=1e-12)
+
+
+def test_states_bad_input_messages():
+    da, state, td, tr = _cycle_cube()
+    with pytest.raises(TypeError, match="state must be an integer"):
+        V.vcs_changes(da, td, tr, state=state.astype(float))
+    with pytest.raises(ValueError, match="state must have the time dimension"):
+        V.vcs_changes(da, td, tr, state=state.isel(time=0))
+    with pytest.raises(ValueError, match=r"state lacks the vcs years \[2005\]"):
+        V.vcs_changes(da, td, tr, state=state.drop_sel(time=2005))
+    with pytest.raises(ValueError, match="state has dims"):
+        V.vcs_changes(da, td, tr, state=state.expand_dims(band=[1]))
+    with pytest.raises(ValueError, match="state has 1 steps along 'x'"):
+        V.vcs_changes(da, td, tr, state=state.isel(x=[0]))
+    with pytest.raises(TypeError, match="DataArray"):
+        V.vcs_changes(da, td, tr, state=state.values)
+    # codes beyond int8 are no data, not wrapped into 0 / 1
+    wide = state.astype(np.int64).where(state != 0, 256)
+    ch = V.vcs_changes(da, td, tr, state=wide, min_years=3)
+    assert np.isnan(ch.c_destroy.values).all() and np.isnan(ch.direct_decrease.values[4:, 0, 0]).all()

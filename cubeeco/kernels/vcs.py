@@ -26,6 +26,12 @@ Flags (``flag`` output, int8)
     predictions and potential changes NaN, direct changes and event steps still reported;
     ``FLAG_INVALID`` 3: T_D or T_R off the time axis, T_R without T_D, or T_R not after T_D
     -- every output NaN / -1; ``FLAG_MEAN`` 4: the mean of too few years (see above).
+
+Every cycle
+    :func:`accounting` books one cycle: destroyed from T_D, restored from T_R on.
+    :func:`accounting_states` takes the pixel's yearly disturbance state as well and books each
+    year after the first T_D by its state (a second destruction is destroyed area again, with
+    its own direct decrease); the fit and the cohorts stay on the first T_D / T_R.
 """
 
 from __future__ import annotations
@@ -192,3 +198,107 @@ def accounting(v, years, td, tr, min_years, include_td,
             cres[i] = gap
         else:
             cdes[i] = gap
+
+
+# ------------------------------------------------------------------ every cycle (state series)
+EVENT_NONE, EVENT_DESTROYED, EVENT_RESTORED = 0, 1, 2
+STATE_NODATA, STATE_DESTROYED, STATE_VEGETATED, STATE_NOT_VEGETATED = -1, 0, 1, 2  # as kernels.disturbance
+
+
+@jit
+def _first_events_from_state(state, years):
+    """(T_D, T_R) years of the first destruction / restoration in the window, read from the state.
+
+    Used only when the event years say "none in the window" (a pixel destroyed and restored
+    before the first VCS year): a state 0 in the first step is a destruction before the window
+    (destroyed from the first year, as :func:`cubeeco.ops.vcs.vcs_changes` clips such T_D);
+    later, a 1 -> 0 step (2 / -1 years in between do not break the phase).
+    """
+    nt = state.shape[0]
+    phase = -1
+    d = -1
+    r = -1
+    for i in range(nt):
+        s = state[i]
+        if d < 0:
+            if s == STATE_DESTROYED and (i == 0 or phase == STATE_VEGETATED):
+                d = i
+            elif s == STATE_VEGETATED:
+                phase = STATE_VEGETATED
+        elif s == STATE_VEGETATED:
+            r = i
+            break
+    td = np.int64(years[d]) if d >= 0 else NONE
+    tr = np.int64(years[r]) if r >= 0 else NONE
+    return td, tr
+
+
+_SIG_ACS = ("void({f}[:], float64[:], int8[:], int64, int64, int64, int64, "
+            "{f}[:], {f}[:], {f}[:], {f}[:], {f}[:], int8[:], "
+            "float64[:], float64[:], int32[:], int8[:], int32[:], int32[:])")
+
+
+@lazy_gufunc([_SIG_ACS.format(f="float32"), _SIG_ACS.format(f="float64")],
+             "(t),(t),(t),(),(),(),()->(t),(t),(t),(t),(t),(t),(),(),(),(),(),()", split_on=0)
+def accounting_states(v, years, state, td, tr, min_years, include_td,
+                      und, dec, inc, cdes, cres, event, slope, intercept, n_fit, flag, d_step, r_step):
+    """:func:`accounting` that books every destruction / restoration cycle by the yearly state.
+
+    ``state`` (int8, per step; codes of :mod:`cubeeco.kernels.disturbance`: 1 vegetated /
+    restored, 0 destroyed, 2 not vegetated, -1 no data) takes over the booking after the
+    first T_D; the fit (Eqs. 3-4), the flags and the cohort steps ``d_step`` / ``r_step`` still
+    come from the first T_D / T_R (``td`` / ``tr``):
+
+    * ``dec`` at the step of T_D (as :func:`accounting`) and at every later step whose state
+      is 0 while the last 0/1 state before it was 1; ``inc`` at every step whose state is 1
+      while the last 0/1 state before it was 0; both against the previous step;
+    * ``cdes`` / ``cres`` = VCS - undisturbed in the predicted steps whose state is 0 / 1;
+      steps with state 2 or -1 (or NaN VCS) book nothing;
+    * ``event``: 1 destruction, 2 restoration, 0 none, per step (areas of every cycle).
+
+    When ``td`` and ``tr`` are both -1 the first events are read from the state (see
+    :func:`_first_events_from_state`): a pixel restored before the window and destroyed again
+    inside it is booked from its in-window destruction on.  With the single-cycle state that
+    T_D / T_R imply, every output equals :func:`accounting`'s.
+    """
+    nt = v.shape[0]
+    if td == NONE and tr == NONE:
+        td, tr = _first_events_from_state(state, years)
+    d, r, p0, n, a, b, f = _undisturbed(v, years, td, tr, min_years, include_td, und)
+    slope[0] = a
+    intercept[0] = b
+    n_fit[0] = n
+    flag[0] = f
+    d_step[0] = d
+    r_step[0] = r
+    for i in range(nt):
+        dec[i] = np.nan
+        inc[i] = np.nan
+        cdes[i] = np.nan
+        cres[i] = np.nan
+        event[i] = EVENT_NONE
+    if d < 0:
+        return
+    # the first destruction is T_D's step whatever its state says (it dates the fit)
+    event[d] = EVENT_DESTROYED
+    if d >= 1:
+        dec[d] = np.float64(v[d - 1]) - np.float64(v[d])
+    phase = STATE_DESTROYED
+    for i in range(d + 1, nt):
+        s = state[i]
+        if s == STATE_DESTROYED and phase == STATE_VEGETATED:
+            event[i] = EVENT_DESTROYED
+            dec[i] = np.float64(v[i - 1]) - np.float64(v[i])
+            phase = STATE_DESTROYED
+        elif s == STATE_VEGETATED and phase == STATE_DESTROYED:
+            event[i] = EVENT_RESTORED
+            inc[i] = np.float64(v[i]) - np.float64(v[i - 1])
+            phase = STATE_VEGETATED
+    if f != FLAG_FITTED and f != FLAG_MEAN:
+        return
+    for i in range(p0, nt):
+        s = state[i]
+        if s == STATE_DESTROYED:
+            cdes[i] = np.float64(v[i]) - np.float64(und[i])
+        elif s == STATE_VEGETATED:
+            cres[i] = np.float64(v[i]) - np.float64(und[i])

@@ -6,7 +6,8 @@ Per pixel (lazy, one gufunc pass over the annual VCS cube, :mod:`cubeeco.kernels
   destruction, Eqs. 3-4);
 * :func:`vcs_changes` -- per year: direct decrease / increase (relative to the previous
   year, in the year of destruction / restoration) and the potential changes C_destroy,
-  C_restore (relative to the undisturbed state), in g CO2 m-2.
+  C_restore (relative to the undisturbed state), in g CO2 m-2; one cycle (first T_D, T_R),
+  or, given the yearly disturbance ``state``, every destruction / restoration cycle.
 
 Aggregated (one grouped-moments pass per labelling, :mod:`cubeeco.ops.reduce`):
 
@@ -53,19 +54,20 @@ def _check_vcs(vcs, dim):
                              f"(cubeeco.vcs(npp) produces it).")
 
 
-def _years(vcs, dim) -> xr.DataArray:
+def _years(vcs, dim, name: str = "vcs") -> xr.DataArray:
     """Integer years of the time axis (datetimes or integer years), strictly increasing, as float64."""
     if dim not in vcs.coords:
-        raise ValueError(f"vcs needs a {dim!r} coordinate (datetimes or integer years) to name the years.")
+        raise ValueError(f"{name} needs a {dim!r} coordinate (datetimes or integer years) to name the years.")
     c = vcs[dim]
     if np.issubdtype(c.dtype, np.datetime64) or c.dtype == object:
         y = np.asarray(c.dt.year.values, dtype=np.int64)
     elif c.dtype.kind in "iu" or (c.dtype.kind == "f" and np.all(np.mod(c.values, 1) == 0)):
         y = np.asarray(c.values, dtype=np.int64)
     else:
-        raise TypeError(f"the {dim!r} coordinate of vcs must hold datetimes or integer years, got dtype {c.dtype}.")
+        raise TypeError(f"the {dim!r} coordinate of {name} must hold datetimes or integer years, "
+                        f"got dtype {c.dtype}.")
     if y.size > 1 and not np.all(np.diff(y) > 0):
-        raise ValueError(f"the years of vcs along {dim!r} must be strictly increasing (one value per year); "
+        raise ValueError(f"the years of {name} along {dim!r} must be strictly increasing (one value per year); "
                          f"got {y.tolist()}.")
     return xr.DataArray(y.astype(np.float64), dims=dim)
 
@@ -93,6 +95,37 @@ def _event_years(arr, name, vcs, dim):
         if arr.chunks is None or any(arr.chunksizes[d] != want[d] for d in arr.dims):
             arr = arr.chunk(want)
     return arr
+
+
+def _state_on_vcs_years(state, vcs, dim):
+    """The disturbance state (int8) on the years of vcs, selected by year, chunked like vcs."""
+    require_dataarray(state, "state")
+    if state.dtype.kind not in "iu":
+        raise TypeError(f"state must be an integer raster of yearly disturbance states (1 vegetated/restored, "
+                        f"0 destroyed, 2 not vegetated, -1 no data), got dtype {state.dtype}.")
+    if dim not in state.dims:
+        raise ValueError(f"state must have the time dimension {dim!r} (one state per year); it has {state.dims}.")
+    extra = [d for d in state.dims if d not in vcs.dims]
+    if extra:
+        raise ValueError(f"state has dims {extra} that vcs {tuple(vcs.dims)} lacks.")
+    for d in state.dims:
+        if d != dim and state.sizes[d] != vcs.sizes[d]:
+            raise ValueError(f"state has {state.sizes[d]} steps along {d!r}, vcs has {vcs.sizes[d]}.")
+    have = _years(state, dim, "state").values.astype(np.int64)
+    want = _years(vcs, dim).values.astype(np.int64)
+    missing = sorted(set(want.tolist()) - set(have.tolist()))
+    if missing:
+        raise ValueError(f"state lacks the vcs years {missing} along {dim!r}; it must cover every year of vcs "
+                         f"(state years {have.tolist()}).")
+    # by year: the disturbance axis (Landsat) is usually longer than the VCS one (MOD17A3HGF)
+    state = state.isel({dim: np.searchsorted(have, want)}).drop_vars(dim).assign_coords({dim: vcs[dim]})
+    if state.dtype != np.int8:
+        # codes outside int8 would wrap into 0 / 1 on the cast: they are no data
+        state = xr.where((state >= -1) & (state <= 2), state, -1).astype(np.int8)
+    if vcs.chunks is not None or state.chunks is not None:
+        want_chunks = {d: (vcs.chunksizes[d] if vcs.chunks is not None and d != dim else -1) for d in state.dims}
+        state = state.chunk(want_chunks)
+    return state
 
 
 def _check_fit_options(min_years, include_destruction_year):
@@ -154,8 +187,8 @@ def undisturbed_vcs(vcs, destruction_year, *, dim: str = "time", min_years: int 
     return ds.assign_attrs(fit)
 
 
-def vcs_changes(vcs, destruction_year, restoration_year=None, *, dim: str = "time", min_years: int = 3,
-                include_destruction_year: bool = False) -> xr.Dataset:
+def vcs_changes(vcs, destruction_year, restoration_year=None, *, state=None, dim: str = "time",
+                min_years: int = 3, include_destruction_year: bool = False) -> xr.Dataset:
     """Per-pixel, per-year direct and potential changes of VCS (study 002), lazy for dask input.
 
     ``restoration_year``: integer DataArray over the spatial dims, -1 = not restored (None:
@@ -175,6 +208,17 @@ def vcs_changes(vcs, destruction_year, restoration_year=None, *, dim: str = "tim
     and restored before the first year is undisturbed in the window; one destroyed before it
     and not restored by then is destroyed from the first year (no undisturbed year: no
     prediction, ``fit_flag`` 2, but its area and later restoration count).
+
+    ``state`` (optional): the yearly disturbance state (integer, with ``dim``; codes of
+    :func:`cubeeco.ops.disturbance.vegetation_disturbance`: 1 vegetated / restored, 0 destroyed,
+    2 not vegetated, -1 no data), on a time axis that holds every vcs year (selected by year).
+    With it every cycle is booked: each predicted year is booked by its state (0 -> c_destroy,
+    1 -> c_restore, else nothing), with a direct decrease at every 1 -> 0 and a direct increase
+    at every 0 -> 1 step, and the Dataset gains ``event`` (per year: 1 destruction,
+    2 restoration, 0 none) that :func:`accounting_moments` counts as areas.  The fit and the
+    cohorts (``destruction_step`` / ``restoration_step``) stay on the first T_D / T_R; a pixel
+    whose event years all fall before the window but whose state shows a destruction in it
+    takes its first events from the state.  Without ``state`` one cycle (T_D, T_R) is booked.
     """
     _check_vcs(vcs, dim)
     min_years, include_td = _check_fit_options(min_years, include_destruction_year)
@@ -183,32 +227,55 @@ def vcs_changes(vcs, destruction_year, restoration_year=None, *, dim: str = "tim
     if tr is None:
         tr = xr.full_like(td, K.NONE)
     years = _years(vcs, dim)
+    st_ = None if state is None else _state_on_vcs_years(state, vcs, dim)
     td, tr = _onto_window(td, tr, int(years.values[0]), int(years.values[-1]))
     dt = float_dtype(vcs)
     fit = _fit_attrs(min_years, include_td)
     chg = {"units": CHANGE_UNITS}
-    outs = apply_kernel(
-        K.accounting, vcs.astype(dt), years, td, tr, min_years, include_td,
-        input_core_dims=[[dim], [dim], [], [], [], []],
-        output_core_dims=[[dim]] * 5 + [[]] * 6,
-        output_dtypes=[dt] * 5 + [np.float64, np.float64, np.int32, np.int8, np.int32, np.int32],
-        attrs=[{"units": VCS_UNITS, "long_name": "VCS of the undisturbed state", **fit},
-               {**chg, "long_name": "direct decrease of VCS in the year of destruction, VCS(T_D-1) - VCS(T_D)"},
-               {**chg, "long_name": "direct increase of VCS in the year of restoration, VCS(T_R) - VCS(T_R-1)"},
-               {**chg, "long_name": "potential change of VCS in the destroyed area, VCS - VCS_undisturbed"},
-               {**chg, "long_name": "potential change of VCS in the restored area, VCS - VCS_undisturbed"},
-               {"units": "g CO2 m-2 yr-2", "long_name": "slope a of the undisturbed-state regression (Eq. 3)"},
-               {"units": VCS_UNITS, "long_name": "intercept b at year 0 of the undisturbed-state regression (Eq. 3)"},
-               {"units": "1", "long_name": "number of years in the regression"},
-               {"units": "1", "long_name": "undisturbed-state fit flag", "flag_values": [0, 1, 2, 3, 4],
-                "flag_meanings": FLAG_MEANINGS},
-               {"units": "1", "long_name": f"index along {dim} of the destruction year (-1 none)"},
-               {"units": "1", "long_name": f"index along {dim} of the restoration year (-1 none)"}],
-        names=["vcs_undisturbed", "direct_decrease", "direct_increase", "c_destroy", "c_restore",
-               "slope", "intercept", "n_fit", "fit_flag", "destruction_step", "restoration_step"],
-    )
+    per_year = [{"units": VCS_UNITS, "long_name": "VCS of the undisturbed state", **fit}]
+    if st_ is None:
+        per_year += [
+            {**chg, "long_name": "direct decrease of VCS in the year of destruction, VCS(T_D-1) - VCS(T_D)"},
+            {**chg, "long_name": "direct increase of VCS in the year of restoration, VCS(T_R) - VCS(T_R-1)"},
+            {**chg, "long_name": "potential change of VCS in the destroyed area, VCS - VCS_undisturbed"},
+            {**chg, "long_name": "potential change of VCS in the restored area, VCS - VCS_undisturbed"}]
+    else:
+        per_year += [
+            {**chg, "long_name": "direct decrease of VCS in each year of destruction, VCS(t-1) - VCS(t)"},
+            {**chg, "long_name": "direct increase of VCS in each year of restoration, VCS(t) - VCS(t-1)"},
+            {**chg, "long_name": "potential change of VCS in the destroyed area (state 0), VCS - VCS_undisturbed"},
+            {**chg, "long_name": "potential change of VCS in the restored area (state 1 after T_D), "
+                                 "VCS - VCS_undisturbed"},
+            {"units": "1", "long_name": "disturbance event in the year", "flag_values": np.array([0, 1, 2], np.int8),
+             "flag_meanings": "none destruction restoration"}]
+    per_pixel = [
+        {"units": "g CO2 m-2 yr-2", "long_name": "slope a of the undisturbed-state regression (Eq. 3)"},
+        {"units": VCS_UNITS, "long_name": "intercept b at year 0 of the undisturbed-state regression (Eq. 3)"},
+        {"units": "1", "long_name": "number of years in the regression"},
+        {"units": "1", "long_name": "undisturbed-state fit flag", "flag_values": [0, 1, 2, 3, 4],
+         "flag_meanings": FLAG_MEANINGS},
+        {"units": "1", "long_name": f"index along {dim} of the destruction year (-1 none)"},
+        {"units": "1", "long_name": f"index along {dim} of the restoration year (-1 none)"}]
+    names = ["vcs_undisturbed", "direct_decrease", "direct_increase", "c_destroy", "c_restore"]
+    names_px = ["slope", "intercept", "n_fit", "fit_flag", "destruction_step", "restoration_step"]
+    dt_px = [np.float64, np.float64, np.int32, np.int8, np.int32, np.int32]
+    if st_ is None:
+        outs = apply_kernel(
+            K.accounting, vcs.astype(dt), years, td, tr, min_years, include_td,
+            input_core_dims=[[dim], [dim], [], [], [], []],
+            output_core_dims=[[dim]] * 5 + [[]] * 6, output_dtypes=[dt] * 5 + dt_px,
+            attrs=per_year + per_pixel, names=names + names_px)
+    else:
+        outs = apply_kernel(
+            K.accounting_states, vcs.astype(dt), years, st_, td, tr, min_years, include_td,
+            input_core_dims=[[dim], [dim], [dim], [], [], [], []],
+            output_core_dims=[[dim]] * 6 + [[]] * 6, output_dtypes=[dt] * 5 + [np.int8] + dt_px,
+            attrs=per_year + per_pixel, names=names + ["event"] + names_px)
     data = {o.name: (o.transpose(*vcs.dims) if dim in o.dims else o) for o in outs}
-    return xr.Dataset(data).assign_attrs(fit, time_dim=dim)
+    attrs = dict(fit, time_dim=dim)
+    if st_ is not None:
+        attrs["booking"] = "every cycle, by the yearly disturbance state; cohorts by the first T_D / T_R"
+    return xr.Dataset(data).assign_attrs(attrs)
 
 
 def _onto_window(td, tr, first: int, last: int):
@@ -317,9 +384,14 @@ def accounting_moments(changes: xr.Dataset, *, zones=None, n_zones: int | None =
         n_groups = int(n_zones) + 1
     nt = changes.sizes[dim]
     step = xr.DataArray(np.arange(nt, dtype=np.int32), dims=dim)
-    # event indicators (1 in the event year, 0 otherwise): their sums are areas
-    destroyed = (step == changes["destruction_step"]).astype(np.float32)
-    restored = (step == changes["restoration_step"]).astype(np.float32)
+    # event indicators (1 in the event year, 0 otherwise): their sums are areas; with a state
+    # series (``event``) every destruction and restoration counts, else the first ones
+    if "event" in changes.data_vars:
+        destroyed = (changes["event"] == K.EVENT_DESTROYED).astype(np.float32)
+        restored = (changes["event"] == K.EVENT_RESTORED).astype(np.float32)
+    else:
+        destroyed = (step == changes["destruction_step"]).astype(np.float32)
+        restored = (step == changes["restoration_step"]).astype(np.float32)
     layers = [destroyed, restored] + [changes[q] for q in QUANTITIES[2:]]
     stack = xr.concat([x.transpose(dim, *spatial) for x in layers], dim="quantity", coords="minimal",
                       compat="override", join="override")
@@ -443,7 +515,8 @@ def _frame(cols, index, units):
     return df
 
 
-def vcs_accounting(vcs, destruction_year, restoration_year=None, *, zones=None, n_zones: int | None = None,
+def vcs_accounting(vcs, destruction_year, restoration_year=None, *, state=None, zones=None,
+                   n_zones: int | None = None,
                    pixel_area=None, dim: str = "time", min_years: int = 3,
                    include_destruction_year: bool = False, changes: xr.Dataset | None = None) -> VCSAccounting:
     """Study 002's VCS accounting tables: per year, per zone (mine), per cohort, and VCSD (Eq. 5).
@@ -455,8 +528,10 @@ def vcs_accounting(vcs, destruction_year, restoration_year=None, *, zones=None, 
 
     Parameters
     ----------
-    vcs, destruction_year, restoration_year, dim, min_years, include_destruction_year
+    vcs, destruction_year, restoration_year, state, dim, min_years, include_destruction_year
         As in :func:`vcs_changes` (ignored when ``changes`` is given, except ``vcs`` for areas).
+        With ``state`` every destruction / restoration cycle is booked (areas, direct and
+        potential changes); the cohorts stay the first T_D / T_R.
     zones : integer label raster (0 = none) on the spatial dims -> ``by_zone`` rows 1..n.
         With zones the totals cover the zones only (so they equal the sum of the rows).
     n_zones : the largest zone label (read from ``zones`` when None: one more compute).
@@ -467,8 +542,8 @@ def vcs_accounting(vcs, destruction_year, restoration_year=None, *, zones=None, 
     VCSD = -(Σ_t C_destroy,t + Σ_t C_restore,t) in Gg CO2 (1 Gg = 1e9 g).
     """
     if changes is None:
-        changes = vcs_changes(vcs, destruction_year, restoration_year, dim=dim, min_years=min_years,
-                              include_destruction_year=include_destruction_year)
+        changes = vcs_changes(vcs, destruction_year, restoration_year, state=state, dim=dim,
+                              min_years=min_years, include_destruction_year=include_destruction_year)
     if pixel_area is None and vcs is not None:
         pixel_area = pixel_area_m2(vcs, tuple(d for d in vcs.dims if d != dim))
     mom = accounting_moments(changes, zones=zones, n_zones=n_zones, pixel_area=pixel_area)

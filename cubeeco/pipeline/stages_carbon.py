@@ -137,7 +137,7 @@ def _price_unit(value, run):
         raise ValueError(str(err)) from None
 
 
-@stage("vcs_accounting", inputs=("scaled_npp", "disturbance"), output="table", zones=("mines",), version="1",
+@stage("vcs_accounting", inputs=("scaled_npp", "disturbance"), output="table", zones=("mines",), version="2",
        params={
            "min_years": Param(3, number(2, integer=True), "undisturbed years a pixel needs for its regression"),
            "include_destruction_year": Param(False, _bool, "fit the undisturbed regression through T_D "
@@ -160,8 +160,10 @@ def vcs_accounting_stage(ctx, min_years, include_destruction_year, price, price_
     dist = ctx.open("disturbance")
     mines = _ids(ctx.zones("mines"), id_column)
     labels, ids = zone_labels(mines, scaled["vcs"].isel(time=0, drop=True), id_column=ID)
-    acc = vcs_accounting(scaled["vcs"], dist["destruction_year"], dist["restoration_year"], zones=labels,
-                         n_zones=len(ids), min_years=min_years, include_destruction_year=include_destruction_year)
+    # the per-year state books every destruction / restoration cycle, not only the first one
+    acc = vcs_accounting(scaled["vcs"], dist["destruction_year"], dist["restoration_year"], state=dist["state"],
+                         zones=labels, n_zones=len(ids), min_years=min_years,
+                         include_destruction_year=include_destruction_year)
     tables = acc.tables()
     value = {"price": price, "price_unit": price_unit, "route": route}
     amounts = ("direct_decrease_Gg", "direct_increase_Gg", "C_destroy_Gg", "C_restore_Gg", "VCSD_Gg")
