@@ -185,18 +185,84 @@ def vegetation_disturbance(max_ndvi, *, threshold: float = 0.2, persistence: int
 
 
 # ------------------------------------------------------------------ from a raster
-def _year_raster(da, name: str, fill_value: int) -> xr.DataArray:
+YEAR_RANGE = (1900, 2200)   # a year raster's plausible values; anything else is a code or nodata
+
+
+def _raster_nodata(da) -> list:
+    """Every nodata the raster declares: rioxarray's, the CF attrs and the encoding."""
+    found = []
+    try:
+        found.append(da.rio.nodata)          # only when rioxarray is imported (registers .rio)
+    except (AttributeError, ValueError, TypeError):
+        # no .rio, or rioxarray cannot cast a NaN fill to an integer dtype: the attrs below hold it
+        pass
+    for where in (da.attrs, da.encoding):
+        for key in ("_FillValue", "nodata", "missing_value"):
+            found.append(where.get(key))
+    out = []
+    for v in found:
+        for x in np.atleast_1d(np.asarray(v, dtype=object)) if v is not None else ():
+            if x is None or isinstance(x, (bool, np.bool_)) or not isinstance(x, numbers.Number):
+                continue
+            x = float(x)
+            if not np.isnan(x) and x not in out:
+                out.append(x)
+    return out
+
+
+def _check_years(block, what: str, fill_value: int, lo: int, hi: int):
+    # plain numpy on one block: the values that are neither none (NaN, fill_value) nor a plausible year
+    with np.errstate(invalid="ignore"):
+        bad = ~np.isnan(block) & (block != fill_value) & ((block < lo) | (block > hi))
+    if bad.any():
+        values = np.unique(block[bad])
+        shown = ", ".join(f"{v:g}" for v in values[:10]) + (", ..." if values.size > 10 else "")
+        raise ValueError(f"{what} holds {int(bad.sum())} value(s) that are not years ({lo}..{hi}): [{shown}]; "
+                         f"set its nodata (e.g. da.rio.write_nodata(0), or the GeoTIFF's nodata) or mask them.")
+    return block
+
+
+def _year_raster(da, name: str, fill_value: int, valid_years=YEAR_RANGE) -> xr.DataArray:
     require_dataarray(da, name)
     if da.dtype.kind not in "iuf":
         raise TypeError(f"{name} must hold integer years (or float with NaN = none), got dtype {da.dtype}.")
-    if da.dtype.kind == "f":
-        # NaN and non-integral values cannot be years: none
-        da = da.where(np.isfinite(da) & (da == np.floor(da)), fill_value)
-    return da.astype(np.int32)
+    nodata = _raster_nodata(da)
+    # float64 holds every year and every int32 code exactly; NaN marks none until the cast
+    values = da.astype(np.float64)
+    if nodata:
+        # the raster's own "none" (0, -9999, 255 of a uint8 year offset, ...)
+        values = values.where(~values.isin(nodata))
+    # NaN, infinities and non-integral values cannot be years: none
+    values = values.where(np.isfinite(values) & (values == np.floor(values)))
+    lo, hi = valid_years
+    source = da.attrs.get("source")
+    # the file it came from (cubeeco.io.rasters.open_raster records it), so the message names it
+    shown = f"{name} ({source})" if isinstance(source, str) and source else name
+    # "what", not "name": map_blocks takes name= for itself
+    args = dict(what=shown, fill_value=fill_value, lo=lo, hi=hi)
+    if values.chunks is None:
+        _check_years(values.values, **args)
+    else:
+        # dask: checked in each block as it is computed (checking now would compute the raster)
+        values = values.copy(data=values.data.map_blocks(_check_years, dtype=np.float64, **args))
+    return values.fillna(fill_value).astype(np.int32)
+
+
+def _valid_years(valid_years) -> tuple[int, int]:
+    try:
+        lo, hi = valid_years
+    except (TypeError, ValueError):
+        raise TypeError(f"valid_years must be (first, last) years, got {valid_years!r}.") from None
+    for v in (lo, hi):
+        if isinstance(v, bool) or not isinstance(v, numbers.Integral):
+            raise TypeError(f"valid_years must be two integer years, got {valid_years!r}.")
+    if lo > hi:
+        raise ValueError(f"valid_years must be (first, last) with first <= last, got {valid_years!r}.")
+    return int(lo), int(hi)
 
 
 def disturbance_from_raster(destruction_year, restoration_year=None, years=None, *, fill_value: int = -1,
-                            dim: str = "time") -> xr.Dataset:
+                            dim: str = "time", valid_years=YEAR_RANGE) -> xr.Dataset:
     """The :func:`vegetation_disturbance` Dataset from a user's disturbance raster (one cycle).
 
     Parameters
@@ -213,6 +279,14 @@ def disturbance_from_raster(destruction_year, restoration_year=None, years=None,
         The rasters' "none" value, and the output's.
     dim : str
         Name of the ``state`` axis.
+    valid_years : (int, int)
+        The plausible years (default 1900..2200).
+
+    None in the rasters: NaN, ``fill_value``, and every nodata the raster declares
+    (``da.rio.nodata``, ``attrs`` or ``encoding`` ``_FillValue`` / ``nodata`` /
+    ``missing_value``: a GeoTIFF's 0, -9999 or 255).  Any other value outside
+    ``valid_years`` raises ``ValueError`` naming the raster and the values (for dask
+    input when the block holding them is computed).
 
     State: 1 before T_D and from T_R on, 0 from T_D to the year before T_R, 1 in every
     year of a pixel without T_D (the raster lists disturbances only, so state 2 and -1
@@ -223,13 +297,14 @@ def disturbance_from_raster(destruction_year, restoration_year=None, years=None,
     coord = years.values if isinstance(years, xr.DataArray) else np.asarray(years)
     yrs = _years(coord, "years")
     fill_value = _fill(fill_value, yrs)
-    td = _year_raster(destruction_year, "destruction_year", fill_value)
+    valid_years = _valid_years(valid_years)
+    td = _year_raster(destruction_year, "destruction_year", fill_value, valid_years)
     if dim in td.dims:
         raise ValueError(f"destruction_year already has a {dim!r} dimension; pass one year per pixel.")
     if restoration_year is None:
         tr = xr.full_like(td, fill_value)
     else:
-        tr = _year_raster(restoration_year, "restoration_year", fill_value)
+        tr = _year_raster(restoration_year, "restoration_year", fill_value, valid_years)
         if tr.dims != td.dims or tr.shape != td.shape:
             raise ValueError(f"restoration_year has dims {dict(tr.sizes)} but destruction_year has "
                              f"{dict(td.sizes)}; they must share one grid.")

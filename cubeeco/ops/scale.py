@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import functools
 import json
+import warnings
 from typing import TYPE_CHECKING
 
 import dask.array as dsa
@@ -964,7 +965,59 @@ def scale_reduce(npp_native, vegetated, *, min_share: float = 0.95, min_points: 
                                 min_pixels=int(min_pixels), floor=weight_floor)
     else:
         ds.attrs["weights"] = "given"
+    ds.attrs.update(npp_b_error(ds, min_share=min_share))
     return _negative_budget(ds, bool(clip_negative))
+
+
+def npp_b_error(stats: xr.Dataset, *, min_share: float = 0.95, min_pixels: int = 100) -> dict:
+    """The relative error of MOD17's NPP_b per cell, split into a part independent from year to
+    year (``npp_b_error_annual``, sigma_e) and a persistent one (``npp_b_error_cell``, sigma_u),
+    estimated from the cells vegetated in every year (no destroyed pixel, >= ``min_pixels``
+    known pixels, share on the grid >= ``min_share``): there NPP_b is the cell's vegetated mean.
+
+    Robust (MAD × 1.4826, medians), as a few cells of sparse cover sit far off any line. With the
+    regression weights the residual is rho = log(NPP_b / (a_t + b_t·x̄_c,t)) (x̄ the cell's mean
+    covariate): sigma_e = the median over cells of rho's spread over the years, sigma_u² = the
+    spread² of the cells' mean rho less sigma_e² / n_years.  Without a covariate only the
+    year-to-year part is identifiable: rho = log NPP_b less its cell and year medians, sigma_e =
+    its spread; sigma_u is NaN (a cell's lasting difference is indistinguishable from real
+    heterogeneity).  Both include sub-cell variation the weights do not explain, so they bound
+    MOD17's retrieval error from above.  Returns attrs (floats; NaN with < 10 cells or 3 years).
+    """
+    s = stats["n_known"].values
+    sv = stats["n_vegetated"].values
+    b = stats["npp_b"].values.astype(np.float64)
+    share = stats["share"].values if "share" in stats else np.ones(s.shape[-1])
+    good = np.all((sv == s) & np.isfinite(b) & (b > 0), axis=0) & (s.min(axis=0) >= min_pixels) & \
+        (share >= min_share)
+    nc = int(good.sum())
+    out = {"npp_b_error_annual": np.nan, "npp_b_error_cell": np.nan, "npp_b_error_cells": nc}
+    if nc < 10 or b.shape[0] < 3:
+        return out
+    b = b[:, good]
+
+    def spread(v, axis):
+        return 1.4826 * np.nanmedian(np.abs(v - np.nanmedian(v, axis=axis, keepdims=True)), axis=axis)
+
+    # all-NaN cells / empty slices are expected (cells off the line); they drop out of the medians
+    with np.errstate(invalid="ignore", divide="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        if "weights_intercept" in stats and stats.attrs.get("weights") == "regression":
+            fit = stats["weights_rule"].values == WEIGHT_RULES.index("regression")
+            pred = stats["weights_intercept"].values[:, None] + \
+                stats["weights_slope"].values[:, None] * stats["covariate_mean"].values[:, good]
+            rho = np.log(b / np.where(pred > 0, pred, np.nan))[fit]
+            if rho.shape[0] < 3:
+                return out
+            e = float(np.nanmedian(spread(rho, 0)))
+            u2 = float(spread(np.nanmean(rho, axis=0), 0)) ** 2 - e ** 2 / rho.shape[0]
+            out.update(npp_b_error_annual=e, npp_b_error_cell=float(np.sqrt(max(u2, 0.0))))
+            return out
+        r = np.log(b)
+        r = r - np.median(r, axis=0, keepdims=True)
+        r = r - np.median(r, axis=1, keepdims=True)
+    out["npp_b_error_annual"] = float(1.4826 * np.median(np.abs(r)))
+    return out
 
 
 def _vegetated_total(ds):

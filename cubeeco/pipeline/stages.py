@@ -369,19 +369,54 @@ def max_ndvi_stage(ctx, months, max_cloud, unreadable) -> xr.Dataset:
     return xr.Dataset({"ndvi": ndvi, "clear_count": annual["clear_count"]}, attrs=_provenance_attrs(ndvi))
 
 
-@stage("disturbance", inputs=("max_ndvi",), version="2", params={
+def _year_raster_path(value, run) -> None:
+    """A disturbance stage raster parameter: null, or a readable single-band GeoTIFF with a CRS."""
+    if value is None:
+        return
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError(f"expected null or the path of a GeoTIFF / COG of years, got {_show(value)}.")
+    from ..io.rasters import check_raster
+
+    try:
+        check_raster(run.path(value))
+    except FileNotFoundError:
+        raise ValueError(f"expected null or the path of a GeoTIFF / COG of years, got {value!r} "
+                         f"({run.path(value)} does not exist).") from None
+
+
+def _disturbance_check(params, run) -> None:
+    if params.get("restoration_raster") is not None and params.get("raster") is None:
+        raise ValueError("params.disturbance.restoration_raster needs params.disturbance.raster (the "
+                         "destruction years): restorations without destructions are dropped.")
+
+
+@stage("disturbance", inputs=("max_ndvi",), version="2", check=_disturbance_check, params={
     "threshold": Param(0.2, number(-1, 1), "NDVI α: at or above vegetated, below bare (study 002)"),
     "persistence": Param(2, number(1, integer=True), "years in a row that confirm a change"),
     "ends": Param("accept", one_of(("accept", "confirm")),
                   "a change too close to the last year to be confirmed: accept it (study 002) or drop it"),
+    "raster": Param(None, _year_raster_path, "a GeoTIFF / COG of destruction years (T_D) to use instead of "
+                                              "detecting them from max NDVI; null: detect", file=True),
+    "restoration_raster": Param(None, _year_raster_path, "a GeoTIFF / COG of restoration years (T_R), with "
+                                                          "raster; null: no restorations", file=True),
 })
-def disturbance_stage(ctx, threshold, persistence, ends) -> xr.Dataset:
+def disturbance_stage(ctx, threshold, persistence, ends, raster, restoration_raster) -> xr.Dataset:
     """Vegetation destruction and restoration, every cycle, and the state of each pixel per year
-    (study 002), from the annual maximum July-September NDVI."""
-    from ..ops.disturbance import vegetation_disturbance
+    (study 002), from the annual maximum July-September NDVI or the user's year rasters."""
+    from ..ops.disturbance import disturbance_from_raster, vegetation_disturbance
 
     ndvi = ctx.open("max_ndvi")["ndvi"]
-    return vegetation_disturbance(ndvi, threshold=threshold, persistence=persistence, ends=ends, dim="time")
+    if raster is None:
+        return vegetation_disturbance(ndvi, threshold=threshold, persistence=persistence, ends=ends, dim="time")
+    from ..io.rasters import open_raster
+
+    # read onto the run's grid by nearest neighbour; the state axis takes max_ndvi's years
+    td = open_raster(ctx.config.path(raster), grid=ctx.grid, chunksize=ctx.chunks, name="destruction_year")
+    tr = None if restoration_raster is None else open_raster(
+        ctx.config.path(restoration_raster), grid=ctx.grid, chunksize=ctx.chunks, name="restoration_year")
+    ds = disturbance_from_raster(td, tr, ndvi["time"], dim="time")
+    return ds.assign_attrs(destruction_raster=str(raster),
+                           restoration_raster="" if restoration_raster is None else str(restoration_raster))
 
 
 @stage("modis_npp", version="2", params={

@@ -87,7 +87,7 @@ def _scale_stats(ctx, product, weights, min_share, min_points, variogram, defaul
                         model=variogram, max_samples=max_samples, covariate=covariate, clip_negative=clip_negative)
 
 
-@stage("scaled_npp", inputs=("disturbance", "max_ndvi"), output="raster+table", reduce=_scale_stats, version="2",
+@stage("scaled_npp", inputs=("disturbance", "max_ndvi"), output="raster+table", reduce=_scale_stats, version="3",
        params={
     "product": Param("terra", one_of(("terra", "aqua")), "MOD17A3HGF (terra) or MYD17A3HGF (aqua)"),
     "weights": Param("uniform", one_of(("uniform", "ndvi", "regression")),
@@ -124,6 +124,9 @@ def scaled_npp_stage(ctx, product, weights, min_share, min_points, variogram, de
     raster = xr.Dataset({k: ds[k] for k in ("npp", "npp_bg", "npp_b", "modis_cell") if k in ds})
     raster["vcs"] = vcs(raster["npp"])
     raster.attrs = {k: v for k, v in native.attrs.items() if k.startswith("provenance:")}
+    # MOD17's relative error per cell (reduce phase), for the VCSD standard errors of vcs_accounting
+    raster.attrs.update({k: float(ctx.reduced.attrs[k]) for k in ("npp_b_error_annual", "npp_b_error_cell")
+                         if k in ctx.reduced.attrs})
     return Outputs(raster=raster, tables={**tables})
 
 

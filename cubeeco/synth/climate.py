@@ -99,43 +99,72 @@ class RegionalClimate:
         return float(seasonal + trend + self.temp_anomaly(year))
 
 
+def climate_axes(landscape, resolution_deg: float = 0.05) -> tuple[np.ndarray, np.ndarray]:
+    """(lon, lat) cell centres of the climate grid: ``resolution_deg`` steps covering the
+    extent with two cells of padding, latitude north to south."""
+    lon0, lat0, lon1, lat1 = landscape.grid.lonlat_bounds()
+    pad = 2 * resolution_deg
+    res = resolution_deg
+    lon = np.arange(np.floor((lon0 - pad) / res), np.ceil((lon1 + pad) / res) + 1) * res
+    lat = np.arange(np.ceil((lat1 + pad) / res), np.floor((lat0 - pad) / res) - 1, -1) * res
+    return lon, lat
+
+
+def climate_fields(landscape, times, lon, lat, *, resolution_deg: float = 0.05) -> dict[str, np.ndarray]:
+    """The noise-free monthly climate the grid is sampled from, at points ``lon``, ``lat``.
+
+    ``times``: month starts (a pandas DatetimeIndex); ``lon``, ``lat``: degrees, arrays of
+    one (broadcastable) spatial shape S, e.g. a climate grid's axes as (1, n) and (m, 1) or
+    the 30 m pixels' coordinates. Returns ``tmean`` (degC), ``prcp`` (mm month-1, >= 0) and
+    ``srad`` (MJ m-2 month-1), float64 of shape (len(times), *S): the regional series of
+    the month's middle (day 15) plus the linear latitude / longitude gradients about the
+    centre of the climate grid of ``resolution_deg``. :func:`climate_dataset` adds the
+    per-cell noise to exactly these values; the CASA truth (products.py) uses them as is.
+    """
+    times = pd.DatetimeIndex(times)
+    lon_axis, lat_axis = climate_axes(landscape, resolution_deg)
+    lon, lat = np.broadcast_arrays(np.asarray(lon, np.float64), np.asarray(lat, np.float64))
+    month = times.month.values
+    doy = times.dayofyear.values + 14  # mid-month
+    yr = times.year.values
+    lead = (slice(None),) + (None,) * lat.ndim
+    lat_c = (lat - lat_axis.mean())[None]
+    lon_c = (lon - lon_axis.mean())[None]
+
+    regional_t = np.array([landscape.air_temperature(int(y), float(d)) for y, d in zip(yr, doy)])
+    tmean = regional_t[lead] + T_PER_DEG_LAT * lat_c
+
+    # each year's total is split over its own twelve months (shares sum to one), so the
+    # annual precipitation never depends on the number of years
+    annual_p = np.array([landscape.annual_precipitation(int(y)) for y in yr])
+    spatial = 1 + P_PER_DEG_LON * lon_c + P_PER_DEG_LAT * lat_c
+    prcp = (annual_p * MONTHLY_SHARE[month - 1])[lead] * spatial
+
+    daily = S_DAILY_MEAN + S_DAILY_AMPLITUDE * np.cos(2 * np.pi * (doy - 172) / 365.25)
+    srad = np.broadcast_to((daily * times.days_in_month.values)[lead], (times.size, *lat.shape))
+    return {"tmean": tmean, "prcp": prcp, "srad": srad}
+
+
 def climate_dataset(landscape, resolution_deg: float = 0.05) -> xr.Dataset:
     """Monthly mean temperature, precipitation and solar radiation on a lon/lat grid.
 
     ``landscape``: a :class:`~cubeeco.synth.landscape.Landscape` or a :class:`RegionalClimate`
     (anything with ``config``, ``grid``, ``air_temperature`` and ``annual_precipitation``);
     the latter gives the climate of an extent without building its 30 m fields.
+    The values are :func:`climate_fields` at the cell centres plus per-cell noise.
     """
     cfg = landscape.config
-    lon0, lat0, lon1, lat1 = landscape.grid.lonlat_bounds()
-    pad = 2 * resolution_deg
-    res = resolution_deg
-    lon = np.arange(np.floor((lon0 - pad) / res), np.ceil((lon1 + pad) / res) + 1) * res
-    lat = np.arange(np.ceil((lat1 + pad) / res), np.floor((lat0 - pad) / res) - 1, -1) * res
+    lon, lat = climate_axes(landscape, resolution_deg)
     times = pd.date_range(f"{cfg.years[0]}-01-01", f"{cfg.years[1]}-12-01", freq="MS")
     rng = np.random.default_rng([cfg.seed, 5])
     shape = (times.size, lat.size, lon.size)
-    month = times.month.values
-    doy = times.dayofyear.values + 14  # mid-month
-    yr = times.year.values
-    lat_c = (lat - lat.mean())[None, :, None]
-    lon_c = (lon - lon.mean())[None, None, :]
-
-    regional_t = np.array([landscape.air_temperature(int(y), float(d)) for y, d in zip(yr, doy)])
-    tmean = regional_t[:, None, None] + T_PER_DEG_LAT * lat_c
-    tmean = tmean + rng.normal(0, 0.3, shape)
-
-    # each year's total is split over its own twelve months (shares sum to one), so the
-    # annual precipitation never depends on the number of years
-    annual_p = np.array([landscape.annual_precipitation(int(y)) for y in yr])
-    spatial = 1 + P_PER_DEG_LON * lon_c + P_PER_DEG_LAT * lat_c
+    fields = climate_fields(landscape, times, lon[None, :], lat[:, None], resolution_deg=resolution_deg)
+    # the noise is drawn in the order it always was (temperature, precipitation, radiation),
+    # so the grid stays byte-identical
+    tmean = fields["tmean"] + rng.normal(0, 0.3, shape)
     noise = rng.lognormal(-0.5 * P_NOISE_SD**2, P_NOISE_SD, shape)
-    prcp = (annual_p * MONTHLY_SHARE[month - 1])[:, None, None] * spatial * noise
-
-    daily = S_DAILY_MEAN + S_DAILY_AMPLITUDE * np.cos(2 * np.pi * (doy - 172) / 365.25)
-    srad = (daily * times.days_in_month.values)[:, None, None] * (
-        1 + rng.normal(0, S_NOISE_SD, shape)
-    )
+    prcp = fields["prcp"] * noise
+    srad = fields["srad"] * (1 + rng.normal(0, S_NOISE_SD, shape))
     dims = ("time", "lat", "lon")
     ds = xr.Dataset(
         {
@@ -243,4 +272,4 @@ def write_climate(landscape, root: Path) -> tuple[dict, list[dict]]:
     return zarr_asset, [station_item]
 
 
-__all__ = ["RegionalClimate", "climate_dataset", "write_climate"]
+__all__ = ["RegionalClimate", "climate_axes", "climate_dataset", "climate_fields", "write_climate"]

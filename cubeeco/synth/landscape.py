@@ -373,20 +373,44 @@ class Landscape:
         """True vegetation carbon sequestration, g CO2 m-2 yr-1: NPP x 2.2 x 1.63 (study 002 Eq. 2)."""
         return (self.npp(year, undisturbed) * np.float32(NPP_TO_VCS)).astype(np.float32)
 
+    def month_phenology(self, year: int) -> np.ndarray:
+        """Mean green share of peak cover (``landsat.phenology``) over each month's days (12)."""
+        from .landsat import phenology  # landsat imports this module
+
+        start = np.cumsum([0, *MONTH_DAYS(year)])
+        return np.array([np.mean([phenology(d) for d in np.arange(start[m] + 1, start[m + 1] + 1, dtype=float)])
+                         for m in range(12)])
+
     def month_weights(self, year: int) -> np.ndarray:
         """Share of a year's NPP in each month (12, summing to one): the month's mean
         phenology (green share of peak cover) where the month's mean air temperature is
         above 0 degC, nothing in freezing months."""
-        from .landsat import phenology  # landsat imports this module
-
         start = np.cumsum([0, *MONTH_DAYS(year)])
+        phen = self.month_phenology(year)
         w = np.zeros(12)
         for m in range(12):
-            days = np.arange(start[m] + 1, start[m + 1] + 1, dtype=float)
-            mid = start[m] + 15.0
-            if self.air_temperature(year, mid) > 0:
-                w[m] = np.mean([phenology(d) for d in days])
+            if self.air_temperature(year, start[m] + 15.0) > 0:
+                w[m] = phen[m]
         return w / w.sum()
+
+    def monthly_ndvi(self, year: int, rows: slice | None = None) -> np.ndarray:
+        """True monthly NDVI (12, ny, nx), float32: the noise-free NDVI of
+        :meth:`reflectance` at each month's mean phenology (:meth:`month_phenology`), as
+        a scene of that stage would show it without noise, clouds or snow. ``rows``: only
+        those grid rows (the CASA truth is made a block of rows at a time)."""
+        rows = slice(None) if rows is None else rows
+        fv = self.cover(year)[rows]
+        bg = BACKGROUNDS[self.surface(year)[rows]]
+        water = self.lulc_base[rows] == WATER
+        out = np.empty((12, *fv.shape), np.float32)
+        for m, phen in enumerate(self.month_phenology(year)):
+            f = fv * np.float32(phen)
+            # the red and NIR bands of reflectance(year, phen), same float32 arithmetic
+            red = f * VEGETATION[2] + (1 - f) * bg[..., 2]
+            nir = f * VEGETATION[3] + (1 - f) * bg[..., 3]
+            red[water], nir[water] = BACKGROUNDS[OPEN_WATER][2], BACKGROUNDS[OPEN_WATER][3]
+            out[m] = (nir - red) / (nir + red)
+        return out
 
     def npp_monthly(self, year: int) -> np.ndarray:
         """True monthly NPP (12, ny, nx), gC m-2 month-1: the annual NPP spread over the

@@ -185,6 +185,115 @@ def _per_year(fn, years, shape, dtype="float32"):
     return da.stack([da.from_delayed(dask.delayed(fn)(y), shape, dtype) for y in years])
 
 
+# The CASA truth is made a block of grid rows at a time, about 2 M pixels (a 12-month
+# float32 block of each input is ~100 MB), so a Shendong-sized extent never holds a year.
+CASA_BLOCK_PX = 1 << 21
+CASA_TRUTH_WATER_STRESS = "zhou_zhang"    # the casa stage's default (study 001)
+
+
+def _row_blocks(shape) -> list[slice]:
+    ny, nx = shape
+    step = max(1, min(ny, CASA_BLOCK_PX // max(nx, 1)))
+    return [slice(r, min(r + step, ny)) for r in range(0, ny, step)]
+
+
+def casa_latitude(grid) -> float:
+    """The latitude of the Thornthwaite day-length correction: the extent's middle, as the
+    casa stage takes it."""
+    return float(np.mean(grid.lonlat_bounds()[1::2]))
+
+
+def true_casa_inputs(landscape: Landscape, year: int, rows: slice | None = None) -> xr.Dataset:
+    """The true inputs of CASA in ``year`` (study 001): noise-free monthly NDVI
+    (:meth:`Landscape.monthly_ndvi`), the noise-free climate the climate grid is sampled from
+    (:func:`cubeeco.synth.climate.climate_fields`) at each 30 m pixel centre, and the true
+    land cover (:meth:`Landscape.land_cover`, no label noise) as ``veg_type``; float32
+    (month, y, x) and int16 (y, x), for grid ``rows`` (default all)."""
+    from .climate import climate_fields
+
+    grid = landscape.grid
+    rows = slice(None) if rows is None else rows
+    y = grid.y[rows]
+    xx, yy = np.meshgrid(grid.x, y)
+    lon, lat = Transformer.from_crs(grid.crs, "EPSG:4326", always_xy=True).transform(xx, yy)
+    times = pd.date_range(f"{int(year)}-01-01", periods=12, freq="MS")
+    clim = climate_fields(landscape, times, lon, lat)
+    dims = ("month", "y", "x")
+    coords = {"month": np.arange(1, 13), "y": y, "x": grid.x}
+    return xr.Dataset({
+        "ndvi": (dims, landscape.monthly_ndvi(int(year), rows), {"units": "1", "long_name": "true monthly NDVI"}),
+        "temperature": (dims, clim["tmean"].astype(np.float32), {"units": "degC"}),
+        "precipitation": (dims, np.maximum(clim["prcp"], 0).astype(np.float32), {"units": "mm month-1"}),
+        "solar": (dims, clim["srad"].astype(np.float32), {"units": "MJ m-2 month-1"}),
+        "veg_type": (("y", "x"), landscape.land_cover(int(year))[rows].astype(np.int16), {"units": "1"}),
+    }, coords=coords)
+
+
+def true_casa_parameters(landscape: Landscape, years=None) -> xr.Dataset:
+    """Per-type NDVI / SR bounds of the CASA truth: the casa stage's reduce phase
+    (:func:`cubeeco.ops.casa.casa_parameters`, 5th / 95th percentiles over every pixel-month
+    of the modelled years, default ε_max table and borrowed full-cover bounds) applied to
+    the true monthly NDVI and land cover of ``years`` (default: the config's monthly years).
+    Computed here (a small table); the NDVI is read a block of rows at a time."""
+    import dask
+    import dask.array as da
+
+    from ..ops.casa import casa_parameters
+
+    years = list(landscape.config.monthly_years if years is None else years)
+    if not years:
+        raise ValueError("true_casa_parameters needs years: the config has no monthly_years.")
+    shape, nx = landscape.grid.shape, landscape.grid.shape[1]
+    blocks = _row_blocks(shape)
+
+    def ndvi_block(y, rows):
+        return landscape.monthly_ndvi(y, rows)[None]
+
+    def lc_block(y, rows):
+        return landscape.land_cover(y)[rows].astype(np.int16)[None]
+
+    ndvi = da.concatenate([da.concatenate([
+        da.from_delayed(dask.delayed(ndvi_block)(y, r), (1, 12, r.stop - r.start, nx), np.float32)
+        for r in blocks], axis=2) for y in years])
+    lc = da.concatenate([da.concatenate([
+        da.from_delayed(dask.delayed(lc_block)(y, r), (1, r.stop - r.start, nx), np.int16)
+        for r in blocks], axis=1) for y in years])
+    ndvi = xr.DataArray(ndvi, dims=("time", "month", "y", "x"))
+    lc = xr.DataArray(lc, dims=("time", "y", "x"))
+    return casa_parameters(ndvi, lc).compute()
+
+
+def true_casa_npp(landscape: Landscape, year: int, params: xr.Dataset, rows: slice | None = None) -> np.ndarray:
+    """CASA monthly NPP (12, rows, nx), g C m-2 month-1, float32, of ``year`` on the true inputs
+    (:func:`true_casa_inputs`) with ``params`` (:func:`true_casa_parameters`), the casa
+    stage's water stress (Zhou & Zhang) and day-length correction: the model itself, run by
+    :func:`cubeeco.ops.casa.casa_npp`, so only its inputs are true."""
+    from ..ops.casa import casa_npp
+
+    inp = true_casa_inputs(landscape, year, rows)
+    npp = casa_npp(inp["ndvi"], inp["temperature"], inp["precipitation"], inp["solar"], inp["veg_type"],
+                   params=params, water_stress=CASA_TRUTH_WATER_STRESS, latitude=casa_latitude(landscape.grid))
+    return np.asarray(npp.transpose("month", "y", "x").values, np.float32)
+
+
+def _casa_truth(landscape: Landscape):
+    """The lazy (month, y, x) CASA truth of the monthly years, a dask task per year and block
+    of rows, and the parameters it uses."""
+    import dask
+    import dask.array as da
+
+    params = true_casa_parameters(landscape)
+    nx = landscape.grid.shape[1]
+
+    def block(y, rows):
+        return true_casa_npp(landscape, y, params, rows)
+
+    monthly = da.concatenate([da.concatenate([
+        da.from_delayed(dask.delayed(block)(y, r), (12, r.stop - r.start, nx), np.float32)
+        for r in _row_blocks(landscape.grid.shape)], axis=1) for y in landscape.config.monthly_years])
+    return monthly, params
+
+
 def vcsd_per_mine(landscape: Landscape) -> pd.DataFrame:
     """Planted vegetation carbon sequestration deficit per mine (study 002 Eq. 5):
     VCSD = -sum over years and the mine's pixels, from each pixel's destruction year on, of
@@ -272,11 +381,24 @@ def write_truth(landscape: Landscape, root: Path) -> Path:
             "long_name": "true monthly NPP: the year's npp_true spread over months by phenology where "
                          "the month's mean air temperature is above 0 degC"})
         coords["month"] = months
+        casa, params = _casa_truth(landscape)
+        n_years = len(cfg.monthly_years)
+        data["npp_casa_true"] = (("month", "y", "x"), casa, {
+            "units": "g C m-2 month-1",
+            "long_name": "CASA-like true monthly NPP: the CASA model (study 001) run on the true monthly NDVI, "
+                         "noise-free climate and true land cover, bounds the 5th/95th percentiles of the true NDVI",
+            "water_stress": CASA_TRUTH_WATER_STRESS})
+        annual = da.stack([casa[12 * k:12 * (k + 1)].sum(axis=0) for k in range(n_years)])
+        data["npp_casa_annual_true"] = (("time_casa", "y", "x"), annual, {
+            "units": "g C m-2 yr-1", "long_name": "annual sum of npp_casa_true", "cell_methods": "month: sum"})
+        coords["time_casa"] = pd.to_datetime([dt.datetime(y, 1, 1) for y in cfg.monthly_years])
     ds = xr.Dataset(data, coords=coords, attrs={"crs": grid.crs})
     path = root / "truth" / "truth.zarr"
     ds.to_zarr(path, mode="w", consolidated=True, zarr_format=2)
     table = vcsd_per_mine(landscape)
     table.to_csv(root / "truth" / "vcsd_per_mine.csv", index=False)
+    if cfg.monthly_years:   # the bounds and ε_max the CASA truth used, per land-cover class
+        params.to_dataframe().reset_index().to_csv(root / "truth" / "casa_parameters_true.csv", index=False)
     (root / "truth" / "vcsd_per_mine.json").write_text(json.dumps({
         "units": table.attrs["units"],
         "definition": "vcsd_gg_co2 = -sum_t sum_pixels (vcs_true - vcs_undisturbed_true) x 900 m2 / 1e9 "
@@ -288,4 +410,5 @@ def modis_item_assets() -> dict:
     return {"Npp_500m": {"type": COG, "roles": ["data"], "raster:bands": [{"data_type": "int16", "scale": NPP_SCALE}]}}
 
 
-__all__ = ["EXT", "NPP_TO_VCS", "vcsd_per_mine", "write_dem", "write_lulc", "write_mines", "write_modis", "write_truth"]
+__all__ = ["EXT", "NPP_TO_VCS", "casa_latitude", "true_casa_inputs", "true_casa_npp", "true_casa_parameters",
+           "vcsd_per_mine", "write_dem", "write_lulc", "write_mines", "write_modis", "write_truth"]

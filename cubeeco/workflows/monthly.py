@@ -15,6 +15,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import xarray as xr
 
+from ..io.climate import to_casa_units
 from ..io.cube import open_climate, open_cube
 from ..io.grid import Grid
 from ..io.search import search
@@ -33,9 +34,6 @@ FILLS = ("interpolate", "none")
 
 # CASA input name -> variable of the synthetic climate store (cubeeco.synth.climate)
 CLIMATE_VARIABLES = {"temperature": "tmean", "precipitation": "prcp", "solar": "srad"}
-_CLIMATE_UNITS = {"temperature": ("degC", "°C", "celsius", "deg_c", "degree_celsius"),
-                  "precipitation": ("mm month-1", "mm/month", "mm"),
-                  "solar": ("MJ m-2 month-1", "MJ/m2/month", "MJ m-2")}
 
 
 def _year(year) -> int:
@@ -160,18 +158,14 @@ def monthly_climate(
                          f"(one step per month).")
     out = xr.Dataset()
     for key, var in names.items():
-        da = sub[var]
-        units = str(da.attrs.get("units", "")).strip()
-        if units and units not in _CLIMATE_UNITS[key]:
-            raise ValueError(f"climate variable {var!r} ({key}) has units {units!r}; CASA needs "
-                             f"{_CLIMATE_UNITS[key][0]}: convert it first.")
+        # converted by its units (K, rates per day or second, ...); a missing or unknown unit is refused
+        da = to_casa_units(sub[var], key, dim="time", name=var)
         da = da.assign_coords(month=("time", months.astype(np.int64))).swap_dims(time="month")
         da = da.drop_vars("time").sortby("month")
         if da.chunks is not None or not isinstance(climate, xr.Dataset):
             # the year whole in one chunk (CASA's core dim), tiles like the Landsat cube's, so
             # casa_npp gets aligned inputs: done here, where the monthly cube is made
             da = da.chunk({"month": -1, **{d: chunksize for d in ("y", "x") if d in da.dims}})
-        da.attrs = {**da.attrs, "units": _CLIMATE_UNITS[key][0]}
         out[key] = da.transpose("month", ...)
     out["month"].attrs = {"long_name": "month of the year"}
     out.attrs.update({**src.attrs, "year": year, "climate_variables": ",".join(f"{k}={v}" for k, v in names.items())})
