@@ -22,11 +22,12 @@ A. VCS accounting chain
      and NPP_bg kriged per year at the 500 m cell centres); with the older API
      modis_cell_stats (and NPP_bg kriged per 30 m pixel in the next part);
   3. ``scale_vcs``: scale_transform(..., reduced= / stats=) + vcs() -> Zarr;
-  4. ``accounting``: zone_labels(mines) + vcs_accounting(...) -> per-mine table;
+  4. ``accounting``: zone_labels(mines) + vcs_accounting(..., state=) -> per-mine table;
+  5. ``vcsd_se``: vcs_changes + vcsd_standard_error -> VCSD standard error per mine;
   floor ``floor_a``: one np.nanmean over the NDVI cube (dask): reads every value once.
 B. CASA, one year
-  5. ``casa_params``: casa_parameters (exact per-class percentiles) -- the reduce;
-  6. ``casa_npp``: casa_npp (12 months) + annual_npp -> Zarr;
+  6. ``casa_params``: casa_parameters (exact per-class percentiles) -- the reduce;
+  7. ``casa_npp``: casa_npp (12 months) + annual_npp -> Zarr;
   floor ``floor_b``: one np.nanmean over the 4 monthly input stacks.
 
 JIT compile: each child first runs its part on a 64-px copy of the inputs (timed apart, not
@@ -60,7 +61,7 @@ CHUNK = 512
 GAPS = 0.03
 CASA_YEAR_OFFSET = -1             # CASA models the last year
 LATITUDE = 39.2
-PARTS_A = ("floor_a", "disturbance", "scale_reduce", "scale_vcs", "accounting")
+PARTS_A = ("floor_a", "disturbance", "scale_reduce", "scale_vcs", "accounting", "vcsd_se")
 PARTS_B = ("floor_b", "casa_params", "casa_npp")
 PARTS = PARTS_A + PARTS_B
 
@@ -331,7 +332,6 @@ def _part(info, what) -> dict:
     from cubeeco.ops.casa import annual_npp, casa_npp, casa_parameters
     from cubeeco.ops.disturbance import vegetation_disturbance
     from cubeeco.ops.vcs import vcs_accounting
-    from cubeeco.ops.zonal import zone_labels
     from cubeeco.pipeline.stages_carbon import vegetated_mask
 
     _REDUCED_API = _reduced_api()  # noqa: N806
@@ -370,23 +370,28 @@ def _part(info, what) -> dict:
         res["npp_bg_rules"] = sorted(set(table["rule"].astype(str)))
         res["npp_bg_samples_max"] = int(table["n_samples"].max())
     elif what == "accounting":
-        import geopandas as gpd
-        import shapely
-
         scaled = _open(info, "scaled.zarr")
         dist = _open(info, "disturbance.zarr")
         v = scaled["vcs"].rio.write_crs(crs)
-        ys, xs = _coords(info["side"])
-        top = ys[0] + RES / 2
-        boxes = [shapely.box(X0 + c0 * RES, top - r1 * RES, X0 + c1 * RES, top - r0 * RES)
-                 for r0, r1, c0, c1 in info["mines"]]
-        mines = gpd.GeoDataFrame({"mine_id": [f"m{i:03d}" for i in range(len(boxes))]}, geometry=boxes, crs=crs)
-        labels, ids = zone_labels(mines, v.isel(time=0, drop=True), id_column="mine_id")
-        acc = vcs_accounting(v, dist["destruction_year"], dist["restoration_year"], zones=labels, n_zones=len(ids))
+        labels, ids = _mine_labels(info, v, crs)
+        acc = vcs_accounting(v, dist["destruction_year"], dist["restoration_year"], state=dist["state"],
+                             zones=labels, n_zones=len(ids))
         by_mine = acc.by_zone
         by_mine.to_csv(root / "vcs_by_mine.csv")
         res["n_mines_in_table"] = int(len(by_mine))
         res["vcsd_total_Gg"] = float(acc.totals["VCSD_Gg"])
+    elif what == "vcsd_se":
+        from cubeeco.ops.vcs import vcs_changes
+        from cubeeco.ops.vcs_uncertainty import vcsd_standard_error
+
+        scaled = _open(info, "scaled.zarr")
+        dist = _open(info, "disturbance.zarr")
+        v = scaled["vcs"].rio.write_crs(crs)
+        labels, ids = _mine_labels(info, v, crs)
+        changes = vcs_changes(v, dist["destruction_year"], dist["restoration_year"], state=dist["state"])
+        se = vcsd_standard_error(changes, v, scaled["npp"], scaled["npp_b"], scaled["modis_cell"], labels,
+                                 len(ids), sigma_e=0.04, sigma_u=0.05)
+        res["vcsd_se_median_Gg"] = float(se["VCSD_se_Gg"].median())
     elif what == "floor_b":
         ds = _open(info, "casa.zarr")
         stack = dsa.stack([ds[k].data for k in ("ndvi", "temperature", "precipitation", "solar")])
@@ -407,6 +412,21 @@ def _part(info, what) -> dict:
         raise ValueError(f"unknown part {what!r}")
     del dask
     return res
+
+
+def _mine_labels(info, like, crs):
+    """The benchmark's box mines as zone labels on the grid of ``like``."""
+    import geopandas as gpd
+    import shapely
+
+    from cubeeco.ops.zonal import zone_labels
+
+    ys, _ = _coords(info["side"])
+    top = ys[0] + RES / 2
+    boxes = [shapely.box(X0 + c0 * RES, top - r1 * RES, X0 + c1 * RES, top - r0 * RES)
+             for r0, r1, c0, c1 in info["mines"]]
+    mines = gpd.GeoDataFrame({"mine_id": [f"m{i:03d}" for i in range(len(boxes))]}, geometry=boxes, crs=crs)
+    return zone_labels(mines, like.isel(time=0, drop=True), id_column="mine_id")
 
 
 def run(info, what, cores, warmup):
@@ -433,7 +453,8 @@ def run(info, what, cores, warmup):
 
 def _needs(what):
     order = {"disturbance": (), "scale_reduce": ("disturbance",), "scale_vcs": ("disturbance", "scale_reduce"),
-             "accounting": ("disturbance", "scale_reduce", "scale_vcs"), "casa_npp": ("casa_params",)}
+             "accounting": ("disturbance", "scale_reduce", "scale_vcs"),
+             "vcsd_se": ("disturbance", "scale_reduce", "scale_vcs"), "casa_npp": ("casa_params",)}
     return order.get(what, ())
 
 
@@ -443,7 +464,8 @@ NOTES = {
     "scale_reduce": "the reduce: scale_reduce (cell table + NPP_bg kriged at the cell centres) or, older "
                     "API, modis_cell_stats",
     "scale_vcs": "scale_transform(reduced= / stats=) + vcs() -> Zarr (5 arrays)",
-    "accounting": "zone_labels(mines) + vcs_accounting -> per-mine table",
+    "accounting": "zone_labels(mines) + vcs_accounting (every cycle, state=) -> per-mine table",
+    "vcsd_se": "vcs_changes + vcsd_standard_error: VCSD standard error per mine (one pass)",
     "floor_b": "np.nanmean of the 4 monthly stacks: reads every value once",
     "casa_params": "casa_parameters: exact per-class 5th / 95th percentiles (3 passes)",
     "casa_npp": "casa_npp (12 months) + annual_npp -> Zarr (annual + monthly)",

@@ -232,3 +232,29 @@ def test_the_study004_stages_write_their_tables_and_sections(demo):
     for title in ("Carbon storage, InVEST model", "Landscape pattern metrics", "Moving-window landscape metrics",
                   "Coupling coordination", "Contribution ratio K_l", "Drivers of carbon density"):
         assert title in html, title
+
+
+def test_vcs_accounting_reports_the_vcsd_standard_error_per_mine(demo, tmp_path):
+    """Given MOD17 errors (tiny has too few wholly vegetated cells to estimate them), vcs_mines gets
+    VCSD_se_Gg, linear in the annual error; VCSD itself does not move; the report draws the bars."""
+    import shutil
+
+    out, _ = demo
+    run_dir = tmp_path / "run"
+    shutil.copytree(out, run_dir, symlinks=True)
+    config = yaml.safe_load((run_dir / "demo.yaml").read_text())
+    config["steps"] = ["vcs_accounting"]
+    before = cubeeco.open_table(run_dir / "cubeeco.zarr", "vcs_mines")
+    se = {}
+    for sigma in (0.04, 0.08):
+        config["params"]["vcs_accounting"].update(sigma_annual=sigma, sigma_cell=0.0)
+        path = run_dir / f"se{sigma}.yaml"
+        path.write_text(yaml.safe_dump(config, sort_keys=False))
+        cubeeco.run(str(path), progress=False, report=sigma == 0.08)
+        mines = cubeeco.open_table(run_dir / "cubeeco.zarr", "vcs_mines")
+        assert mines["VCSD_Gg"].tolist() == pytest.approx(before["VCSD_Gg"].tolist(), rel=1e-12)
+        assert mines.attrs["units"]["VCSD_se_Gg"] == "Gg CO2"
+        assert (mines["VCSD_se_Gg"] > 0).all() and (mines["VCSD_se_cell_Gg"] == 0).all()
+        se[sigma] = mines["VCSD_se_Gg"].to_numpy()
+    assert se[0.08] == pytest.approx(2 * se[0.04], rel=1e-9)
+    assert "VCSD per mine, ±2 standard errors" in (run_dir / config["report"]).read_text()

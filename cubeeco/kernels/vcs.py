@@ -151,6 +151,26 @@ def undisturbed_fit(v, years, td, min_years, include_td, und, slope, intercept, 
     flag[0] = f
 
 
+@jit
+def _start(v, years, td, tr, min_years, include_td,
+           und, dec, inc, cdes, cres, slope, intercept, n_fit, flag, d_step, r_step):
+    """The accounting kernels' common start: the undisturbed fit, its scalars written and the
+    change series cleared to NaN; returns (d step, r step, first predicted step, flag)."""
+    d, r, p0, n, a, b, f = _undisturbed(v, years, td, tr, min_years, include_td, und)
+    slope[0] = a
+    intercept[0] = b
+    n_fit[0] = n
+    flag[0] = f
+    d_step[0] = d
+    r_step[0] = r
+    for i in range(v.shape[0]):
+        dec[i] = np.nan
+        inc[i] = np.nan
+        cdes[i] = np.nan
+        cres[i] = np.nan
+    return d, r, p0, f
+
+
 _SIG_ACC = ("void({f}[:], float64[:], int64, int64, int64, int64, "
             "{f}[:], {f}[:], {f}[:], {f}[:], {f}[:], float64[:], float64[:], int32[:], int8[:], int32[:], int32[:])")
 
@@ -172,18 +192,8 @@ def accounting(v, years, td, tr, min_years, include_td,
     Scalars: slope a, intercept b, years fitted, flag, and the steps of T_D / T_R (-1 none).
     """
     nt = v.shape[0]
-    d, r, p0, n, a, b, f = _undisturbed(v, years, td, tr, min_years, include_td, und)
-    slope[0] = a
-    intercept[0] = b
-    n_fit[0] = n
-    flag[0] = f
-    d_step[0] = d
-    r_step[0] = r
-    for i in range(nt):
-        dec[i] = np.nan
-        inc[i] = np.nan
-        cdes[i] = np.nan
-        cres[i] = np.nan
+    d, r, p0, f = _start(v, years, td, tr, min_years, include_td,
+                         und, dec, inc, cdes, cres, slope, intercept, n_fit, flag, d_step, r_step)
     if d < 0:
         return
     if d >= 1:
@@ -264,18 +274,9 @@ def accounting_states(v, years, state, td, tr, min_years, include_td,
     nt = v.shape[0]
     if td == NONE and tr == NONE:
         td, tr = _first_events_from_state(state, years)
-    d, r, p0, n, a, b, f = _undisturbed(v, years, td, tr, min_years, include_td, und)
-    slope[0] = a
-    intercept[0] = b
-    n_fit[0] = n
-    flag[0] = f
-    d_step[0] = d
-    r_step[0] = r
+    d, r, p0, f = _start(v, years, td, tr, min_years, include_td,
+                         und, dec, inc, cdes, cres, slope, intercept, n_fit, flag, d_step, r_step)
     for i in range(nt):
-        dec[i] = np.nan
-        inc[i] = np.nan
-        cdes[i] = np.nan
-        cres[i] = np.nan
         event[i] = EVENT_NONE
     if d < 0:
         return
@@ -302,3 +303,73 @@ def accounting_states(v, years, state, td, tr, min_years, include_td,
             cdes[i] = np.float64(v[i]) - np.float64(und[i])
         elif s == STATE_VEGETATED:
             cres[i] = np.float64(v[i]) - np.float64(und[i])
+
+
+# ------------------------------------------------------------------ VCSD sensitivity (delta method)
+_SIG_SENS = ("void({f}[:], float64[:], {f}[:], {f}[:], {f}[:], int64, int64, int64, float64[:])")
+
+
+@lazy_gufunc([_SIG_SENS.format(f="float32"), _SIG_SENS.format(f="float64")],
+             "(t),(t),(t),(t),(t),(),(),()->(t)", split_on=0)
+def vcsd_sensitivity(v, years, cdes, cres, und, d_step, flag, include_td, sens):
+    """dP/dv_s of one pixel's VCSD contribution P = -Σ_t (cdes_t + cres_t) (NaN terms 0).
+
+    Inputs are an :func:`accounting` (or :func:`accounting_states`) result for the series
+    ``v``: ``cdes`` / ``cres`` / ``und`` per step, the step of T_D ``d_step``, the ``flag`` and
+    the fit-window option ``include_td``.  P is linear in v away from the clip at 0, so:
+
+    * every booked step t (cdes_t or cres_t finite) enters with its own VCS: -1 at s = t;
+    * its prediction und_t, if not clipped (und_t > 0) and ``FLAG_FITTED``, is an OLS value
+      over the fit window (steps < d_step + include_td with finite v): +1/n +
+      (year_t - t̄)(year_s - t̄)/Sxx at each fit step s; for ``FLAG_MEAN`` (the mean, never
+      clipped) +1/n;
+    * any other flag books nothing: 0 everywhere.
+
+    Output ``sens`` float64 (t): the derivative, per step s (0 at NaN v).  At a prediction
+    exactly on the clip the one-sided derivative of the clipped branch (0) is taken.
+    """
+    nt = v.shape[0]
+    for i in range(nt):
+        sens[i] = 0.0
+    if flag != FLAG_FITTED and flag != FLAG_MEAN:
+        return
+    stop = d_step + include_td
+    if stop > nt:
+        stop = nt
+    # the fit window: its size and centred moments, as _ols sees them
+    n = 0
+    st = 0.0
+    for i in range(stop):
+        if np.isfinite(np.float64(v[i])):
+            n += 1
+            st += years[i]
+    if n == 0:
+        return
+    tm = st / n
+    sxx = 0.0
+    for i in range(stop):
+        if np.isfinite(np.float64(v[i])):
+            dt = years[i] - tm
+            sxx += dt * dt
+    fitted = flag == FLAG_FITTED and sxx > 0.0
+    # Σ over the booked, unclipped predictions of d und_t / d v_s = G/n + H·(year_s - t̄)/Sxx
+    g = 0.0
+    h = 0.0
+    for i in range(nt):
+        if not (np.isfinite(np.float64(cdes[i])) or np.isfinite(np.float64(cres[i]))):
+            continue
+        sens[i] -= 1.0
+        if fitted:
+            if np.float64(und[i]) > 0.0:
+                g += 1.0
+                h += years[i] - tm
+        else:
+            g += 1.0
+    if g == 0.0:
+        return
+    for i in range(stop):
+        if np.isfinite(np.float64(v[i])):
+            s = g / n
+            if fitted:
+                s += h * (years[i] - tm) / sxx
+            sens[i] += s

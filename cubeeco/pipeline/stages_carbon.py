@@ -140,7 +140,26 @@ def _price_unit(value, run):
         raise ValueError(str(err)) from None
 
 
-@stage("vcs_accounting", inputs=("scaled_npp", "disturbance"), output="table", zones=("mines",), version="2",
+def _error_or_auto(value, run):
+    ok = value == "auto" or (isinstance(value, (int, float)) and not isinstance(value, bool)
+                             and np.isfinite(value) and 0 <= value <= 1)
+    if not ok:
+        raise ValueError(f"expected auto or a relative error in [0, 1] (e.g. 0.05), got {value!r}.")
+
+
+def _npp_b_errors(scaled, sigma_annual, sigma_cell):
+    """The relative MOD17 errors to propagate: given, or (auto) scaled_npp's estimate; the
+    persistent part is 0 where it could not be estimated (no regression weights)."""
+    def pick(given, key, fallback):
+        if given != "auto":
+            return float(given)
+        value = float(scaled.attrs.get(key, np.nan))
+        return value if np.isfinite(value) else fallback
+
+    return pick(sigma_annual, "npp_b_error_annual", np.nan), pick(sigma_cell, "npp_b_error_cell", 0.0)
+
+
+@stage("vcs_accounting", inputs=("scaled_npp", "disturbance"), output="table", zones=("mines",), version="3",
        params={
            "min_years": Param(3, number(2, integer=True), "undisturbed years a pixel needs for its regression"),
            "include_destruction_year": Param(False, _bool, "fit the undisturbed regression through T_D "
@@ -150,12 +169,18 @@ def _price_unit(value, run):
            "route": Param("study002", one_of(("study002", "stoichiometric")),
                           "CO2 -> C for a per-t-C price: study 002's 2.2 x 1.63 (as VCS was made) or 44/12"),
            "id_column": Param(None, _name_or_null, "the mines' identifying column (default: name, mine_id or id)"),
+           "sigma_annual": Param("auto", _error_or_auto, "MOD17's relative error per cell and year for the VCSD "
+                                                         "standard error; auto: scaled_npp's estimate"),
+           "sigma_cell": Param("auto", _error_or_auto, "MOD17's lasting relative error per cell; auto: "
+                                                       "scaled_npp's estimate (0 without regression weights)"),
        })
-def vcs_accounting_stage(ctx, min_years, include_destruction_year, price, price_unit, route, id_column):
+def vcs_accounting_stage(ctx, min_years, include_destruction_year, price, price_unit, route, id_column,
+                         sigma_annual, sigma_cell):
     """Direct and potential VCS changes, R_V, R_VCS and VCSD per year, per mine and per
     destruction / restoration cohort (study 002 Eqs. 3-5), with the carbon value (study 003)."""
     from ..ops.carbon_value import add_carbon_value
-    from ..ops.vcs import vcs_accounting
+    from ..ops.vcs import vcs_accounting, vcs_changes
+    from ..ops.vcs_uncertainty import vcsd_standard_error
     from ..ops.zonal import zone_labels
     from ..workflows.mines import ID, _ids
 
@@ -164,13 +189,27 @@ def vcs_accounting_stage(ctx, min_years, include_destruction_year, price, price_
     mines = _ids(ctx.zones("mines"), id_column)
     labels, ids = zone_labels(mines, scaled["vcs"].isel(time=0, drop=True), id_column=ID)
     # the per-year state books every destruction / restoration cycle, not only the first one
+    changes = vcs_changes(scaled["vcs"], dist["destruction_year"], dist["restoration_year"], state=dist["state"],
+                          min_years=min_years, include_destruction_year=include_destruction_year)
     acc = vcs_accounting(scaled["vcs"], dist["destruction_year"], dist["restoration_year"], state=dist["state"],
                          zones=labels, n_zones=len(ids), min_years=min_years,
-                         include_destruction_year=include_destruction_year)
+                         include_destruction_year=include_destruction_year, changes=changes)
     tables = acc.tables()
     value = {"price": price, "price_unit": price_unit, "route": route}
     amounts = ("direct_decrease_Gg", "direct_increase_Gg", "C_destroy_Gg", "C_restore_Gg", "VCSD_Gg")
-    tables["vcs_mines"] = _name_zones(add_carbon_value(tables.pop("vcs_by_zone"), columns=amounts, **value), ids)
+    by_zone = add_carbon_value(tables.pop("vcs_by_zone"), columns=amounts, **value)
+    sigma_e, sigma_u = _npp_b_errors(scaled, sigma_annual, sigma_cell)
+    if np.isfinite(sigma_e):
+        # first-order error of VCSD from MOD17's retrieval error through Eq. 1 and Eqs. 3-4
+        se = vcsd_standard_error(changes, scaled["vcs"], scaled["npp"], scaled["npp_b"], scaled["modis_cell"],
+                                 labels, len(ids), sigma_e=sigma_e, sigma_u=sigma_u)
+        attrs = dict(by_zone.attrs)
+        by_zone = by_zone.join(se)          # both indexed by zone 1..n
+        by_zone.attrs = {**attrs, "units": {**attrs.get("units", {}), **se.attrs["units"]},
+                         "description": f"per mine: areas, direct changes, VCSD (Eq. 5), its first-order standard "
+                                        f"error from MOD17's relative error of {sigma_e:.1%} a year and {sigma_u:.1%} "
+                                        f"lasting per cell (VCSD_se_Gg; docs/vcs.md) and its carbon value"}
+    tables["vcs_mines"] = _name_zones(by_zone, ids)
     tables["vcs_annual_by_mine"] = _name_zones(tables.pop("vcs_annual_by_zone"), ids)
     totals = acc.totals
     units = totals.attrs.get("units", {})
@@ -187,7 +226,8 @@ def vcs_accounting_stage(ctx, min_years, include_destruction_year, price, price_
     tables["vcs_totals"] = rows
     for name, desc in (("vcs_annual", "per year (study 002 Fig. 2 a-d): areas, direct and potential changes, "
                                       "C_ddper, C_diper, R_V, R_VCS"),
-                       ("vcs_mines", "per mine: areas, direct changes, VCSD (Eq. 5) and its carbon value"),
+                       ("vcs_mines", "per mine: areas, direct changes, VCSD (Eq. 5), its standard error from "
+                                     "MOD17's retrieval error (VCSD_se_Gg) and its carbon value"),
                        ("vcs_annual_by_mine", "per mine and year: the annual columns"),
                        ("vcs_cohorts", "potential changes per year of the pixels destroyed or restored in each "
                                        "cohort year")):

@@ -184,7 +184,9 @@ def _vcsd_scores(store: Path, data: Path) -> dict:
     * ``vcsd_detected_years_max_relative_error``: Eqs. 3-5 on the planted VCS with the
       *detected* years against the same with the planted years -- the share of the error
       that dating alone costs (noise on dark pits, SLC-off gaps: docs/synthetic.md), booked
-      cycle by cycle from the detected state as the pipeline books it.
+      cycle by cycle from the detected state as the pipeline books it;
+    * ``vcsd_max_error_in_se``: the largest |error| per mine in units of that mine's
+      ``VCSD_se_Gg`` (MOD17's retrieval error alone, so dating and Eq. 1 biases show as > 2).
     """
     import pandas as pd
 
@@ -193,7 +195,8 @@ def _vcsd_scores(store: Path, data: Path) -> dict:
 
     if "vcs_mines" not in list_tables(store):
         return {}
-    got = open_table(store, "vcs_mines").set_index("mine")["VCSD_Gg"]
+    table = open_table(store, "vcs_mines").set_index("mine")
+    got = table["VCSD_Gg"]
     truth = xr.open_zarr(data / "truth" / "truth.zarr")
     years = open_store(store, "scaled_npp").time.dt.year.values
     vcs = truth["vcs_true"].isel(time=np.isin(truth.time.dt.year.values, years)).chunk({"time": -1})
@@ -208,6 +211,7 @@ def _vcsd_scores(store: Path, data: Path) -> dict:
         raise ValueError(f"the run's vcs_mines table lacks the planted mine(s) {missing}.")
     got = got.reindex(planted.index)
     rel = (got - planted) / planted
+    se = table["VCSD_se_Gg"].reindex(planted.index) if "VCSD_se_Gg" in table else None
     counter = mines.set_index("name")["vcsd_gg_co2"]
     rel_c = (got.reindex(counter.index) - counter) / counter
     dist = open_store(store, "disturbance")
@@ -216,7 +220,10 @@ def _vcsd_scores(store: Path, data: Path) -> dict:
     dated = vcs_accounting(vcs, dd, dr, state=dist["state"], zones=truth["mine_id"].astype("int32"),
                            n_zones=int(max(names))).by_zone["VCSD_Gg"].rename(index=names)
     rel_d = (dated - planted) / planted
-    return {"vcsd_detected_years_max_relative_error": round(float(rel_d.abs().max()), 4),
+    out = {} if se is None else {
+        # the largest error in units of the mine's own standard error (MOD17's retrieval error only)
+        "vcsd_max_error_in_se": round(float(((got - planted).abs() / se).max()), 2)}
+    return {**out, "vcsd_detected_years_max_relative_error": round(float(rel_d.abs().max()), 4),
             "vcsd_max_relative_error": round(float(rel.abs().max()), 4),
             "vcsd_total_relative_error": round(float((got.sum() - planted.sum()) / planted.sum()), 4),
             "vcsd_counterfactual_max_relative_error": round(float(rel_c.abs().max()), 4),
