@@ -73,6 +73,7 @@ _LAZY = {
     "open_npp_native": "cubeeco.io.modis",
     "scale_transform": "cubeeco.ops.scale",
     "vcs_accounting": "cubeeco.ops.vcs",
+    "vcsd_standard_error": "cubeeco.ops.vcs_uncertainty",
     "vcs_changes": "cubeeco.ops.vcs",
     "undisturbed_vcs": "cubeeco.ops.vcs",
     "carbon_value": "cubeeco.ops.carbon_value",
