@@ -109,8 +109,8 @@ def _dataset(outs: dict, fill_value: int, dim: str, method_attrs: dict) -> xr.Da
 
 
 # ------------------------------------------------------------------ from NDVI
-def vegetation_disturbance(max_ndvi, *, threshold: float = 0.2, persistence: int = 2, dim: str = "time",
-                           ends: str = "accept", fill_value: int = -1) -> xr.Dataset:
+def vegetation_disturbance(max_ndvi, *, threshold: float = 0.2, persistence: int = 2, window: int | None = None,
+                           dim: str = "time", ends: str = "accept", fill_value: int = -1) -> xr.Dataset:
     """Every vegetation destruction and restoration of each pixel (seed 002, Auto-VDR style).
 
     Parameters
@@ -123,7 +123,12 @@ def vegetation_disturbance(max_ndvi, *, threshold: float = 0.2, persistence: int
     threshold : float
         alpha: a year is vegetated when NDVI >= alpha, bare below.
     persistence : int
-        Consecutive valid observations (>= 1) that confirm a change.
+        Valid observations (>= 1) against the current state that confirm a change.
+    window : int, optional
+        Of how many valid observations, counted from the first one against the state
+        (>= ``persistence``; default ``persistence``: consecutive observations).  E.g.
+        ``persistence=2, window=3``: two of three, so one noisy year neither delays a
+        destruction nor fakes a restoration on a dark pit (docs/disturbance.md).
     dim : str
         The time dimension.
     ends : {"accept", "confirm"}
@@ -145,9 +150,10 @@ def vegetation_disturbance(max_ndvi, *, threshold: float = 0.2, persistence: int
         pixels without valid observations) and ``state`` (int8 along ``dim``: 1
         vegetated/undisturbed, 0 destroyed, 2 not vegetated, -1 no valid observation).
 
-    A destruction is ``persistence`` consecutive bare observations after the pixel was
-    vegetated (once suffices), dated to the first of them; a restoration the same with
-    vegetated observations after a destruction; all cycles are followed.  A pixel bare
+    A destruction starts at a bare observation after the pixel was vegetated (once
+    suffices) when ``persistence`` of the ``window`` valid observations from it are bare,
+    and is dated to it; a restoration the same with vegetated observations after a
+    destruction; all cycles are followed.  A pixel bare
     in every valid year is never destroyed (state 2 throughout).
     """
     require_dataarray(max_ndvi, "max_ndvi")
@@ -161,6 +167,10 @@ def vegetation_disturbance(max_ndvi, *, threshold: float = 0.2, persistence: int
     threshold = finite_scalar(threshold, "threshold")
     if isinstance(persistence, bool) or not isinstance(persistence, numbers.Integral) or persistence < 1:
         raise ValueError(f"persistence must be an integer >= 1, got {persistence!r}.")
+    if window is None:
+        window = persistence
+    if isinstance(window, bool) or not isinstance(window, numbers.Integral) or window < persistence:
+        raise ValueError(f"window must be an integer >= persistence ({persistence}), got {window!r}.")
     if ends not in ENDS:
         raise ValueError(f"ends must be one of {sorted(ENDS)}, got {ends!r}.")
     if dim not in max_ndvi.coords:
@@ -172,8 +182,8 @@ def vegetation_disturbance(max_ndvi, *, threshold: float = 0.2, persistence: int
     names = [*_YEAR_VARS, *_COUNT_VARS, "state"]
     outs = apply_kernel(
         K.vegetation_cycles, max_ndvi.astype(dt), xr.DataArray(years, dims=dim), threshold, int(persistence),
-        ENDS[ends], fill_value,
-        input_core_dims=[[dim], [dim], [], [], [], []],
+        int(window), ENDS[ends], fill_value,
+        input_core_dims=[[dim], [dim], [], [], [], [], []],
         output_core_dims=[[], [], [], [], [], [], [dim]],
         output_dtypes=[np.int32] * 4 + [np.int16] * 2 + [np.int8],
         names=names,
@@ -181,7 +191,8 @@ def vegetation_disturbance(max_ndvi, *, threshold: float = 0.2, persistence: int
     outs = dict(zip(names, outs))
     # apply_ufunc moves the core dim last; give state the input's dim order back (lazy)
     outs["state"] = outs["state"].transpose(*max_ndvi.dims)
-    return _dataset(outs, fill_value, dim, {"threshold": threshold, "persistence": int(persistence), "ends": ends})
+    return _dataset(outs, fill_value, dim, {"threshold": threshold, "persistence": int(persistence),
+                                            "window": int(window), "ends": ends})
 
 
 # ------------------------------------------------------------------ from a raster

@@ -385,6 +385,9 @@ def _year_raster_path(value, run) -> None:
 
 
 def _disturbance_check(params, run) -> None:
+    window, persistence = params.get("window"), params.get("persistence", 2)
+    if window is not None and window < persistence:
+        raise ValueError(f"params.disturbance.window ({window}) must be >= persistence ({persistence}).")
     if params.get("restoration_raster") is not None and params.get("raster") is None:
         raise ValueError("params.disturbance.restoration_raster needs params.disturbance.raster (the "
                          "destruction years): restorations without destructions are dropped.")
@@ -392,7 +395,9 @@ def _disturbance_check(params, run) -> None:
 
 @stage("disturbance", inputs=("max_ndvi",), version="2", check=_disturbance_check, params={
     "threshold": Param(0.2, number(-1, 1), "NDVI α: at or above vegetated, below bare (study 002)"),
-    "persistence": Param(2, number(1, integer=True), "years in a row that confirm a change"),
+    "persistence": Param(2, number(1, integer=True), "years against the state that confirm a change"),
+    "window": Param(None, number(1, integer=True, optional=True),
+                    "of how many years from the first one (null: persistence, i.e. in a row)"),
     "ends": Param("accept", one_of(("accept", "confirm")),
                   "a change too close to the last year to be confirmed: accept it (study 002) or drop it"),
     "raster": Param(None, _year_raster_path, "a GeoTIFF / COG of destruction years (T_D) to use instead of "
@@ -400,14 +405,15 @@ def _disturbance_check(params, run) -> None:
     "restoration_raster": Param(None, _year_raster_path, "a GeoTIFF / COG of restoration years (T_R), with "
                                                           "raster; null: no restorations", file=True),
 })
-def disturbance_stage(ctx, threshold, persistence, ends, raster, restoration_raster) -> xr.Dataset:
+def disturbance_stage(ctx, threshold, persistence, window, ends, raster, restoration_raster) -> xr.Dataset:
     """Vegetation destruction and restoration, every cycle, and the state of each pixel per year
     (study 002), from the annual maximum July-September NDVI or the user's year rasters."""
     from ..ops.disturbance import disturbance_from_raster, vegetation_disturbance
 
     ndvi = ctx.open("max_ndvi")["ndvi"]
     if raster is None:
-        return vegetation_disturbance(ndvi, threshold=threshold, persistence=persistence, ends=ends, dim="time")
+        return vegetation_disturbance(ndvi, threshold=threshold, persistence=persistence, window=window,
+                                      ends=ends, dim="time")
     from ..io.rasters import open_raster
 
     # read onto the run's grid by nearest neighbour; the state axis takes max_ndvi's years
