@@ -74,6 +74,16 @@ def kernel_pixel(v, years, td, tr, min_years, include_td):
             "n": n, "flag": f, "d": d, "r": r}
 
 
+def _pixel_outputs(ch, iy, ix):
+    """One pixel of a vcs_changes Dataset, keyed as the references key theirs."""
+    return {"und": ch.vcs_undisturbed.values[:, iy, ix], "dec": ch.direct_decrease.values[:, iy, ix],
+            "inc": ch.direct_increase.values[:, iy, ix], "cdes": ch.c_destroy.values[:, iy, ix],
+            "cres": ch.c_restore.values[:, iy, ix], "slope": ch.slope.values[iy, ix],
+            "intercept": ch.intercept.values[iy, ix], "n": ch.n_fit.values[iy, ix],
+            "flag": ch.fit_flag.values[iy, ix], "d": ch.destruction_step.values[iy, ix],
+            "r": ch.restoration_step.values[iy, ix]}
+
+
 def assert_pixel_equal(got, want, dtype):
     rtol = 1e-4 if dtype == np.float32 else 1e-9
     for k in ("und", "dec", "inc", "cdes", "cres"):
@@ -205,13 +215,7 @@ def test_ops_match_reference_per_pixel():
     for iy in range(da.sizes["y"]):
         for ix in range(da.sizes["x"]):
             want = ref_pixel(da.values[:, iy, ix], years, int(td[iy, ix]), int(tr[iy, ix]), 3, 0)
-            got = {"und": ch.vcs_undisturbed.values[:, iy, ix], "dec": ch.direct_decrease.values[:, iy, ix],
-                   "inc": ch.direct_increase.values[:, iy, ix], "cdes": ch.c_destroy.values[:, iy, ix],
-                   "cres": ch.c_restore.values[:, iy, ix], "slope": ch.slope.values[iy, ix],
-                   "intercept": ch.intercept.values[iy, ix], "n": ch.n_fit.values[iy, ix],
-                   "flag": ch.fit_flag.values[iy, ix], "d": ch.destruction_step.values[iy, ix],
-                   "r": ch.restoration_step.values[iy, ix]}
-            assert_pixel_equal(got, want, np.float32)
+            assert_pixel_equal(_pixel_outputs(ch, iy, ix), want, np.float32)
     assert ch.c_destroy.dims == ("time", "y", "x") and ch.c_destroy.dtype == np.float32
     assert ch.c_destroy.attrs["units"] == "g CO2 m-2" and "long_name" in ch.c_destroy.attrs
     und = V.undisturbed_vcs(da, td, min_years=3)
@@ -673,13 +677,7 @@ def test_states_ops_match_reference_on_a_longer_state_axis():
         for ix in range(da.sizes["x"]):
             want = ref_pixel_states(da.values[:, iy, ix], years, s9[:, iy, ix], int(ctd[iy, ix]), int(ctr[iy, ix]),
                                     3, 0)
-            got = {"und": ch.vcs_undisturbed.values[:, iy, ix], "dec": ch.direct_decrease.values[:, iy, ix],
-                   "inc": ch.direct_increase.values[:, iy, ix], "cdes": ch.c_destroy.values[:, iy, ix],
-                   "cres": ch.c_restore.values[:, iy, ix], "slope": ch.slope.values[iy, ix],
-                   "intercept": ch.intercept.values[iy, ix], "n": ch.n_fit.values[iy, ix],
-                   "flag": ch.fit_flag.values[iy, ix], "d": ch.destruction_step.values[iy, ix],
-                   "r": ch.restoration_step.values[iy, ix]}
-            assert_pixel_equal(got, want, np.float32)
+            assert_pixel_equal(_pixel_outputs(ch, iy, ix), want, np.float32)
             np.testing.assert_array_equal(ch.event.values[:, iy, ix], want["event"])
     acc = V.vcs_accounting(da, td, tr, state=state, min_years=3)
     n_des = (ch.event.values == 1).sum(axis=(1, 2))
