@@ -18,9 +18,10 @@ from cubeeco.workflows.demo import demo_config_text, run_demo
 # false alarms 0.0255 -> 0.0266, dating's VCSD cost 0.0742 -> 0.0536.
 TINY_SCORES = {"ndvi_trend_pearson_r": 0.4131, "ndvi_trend_bias": -0.000791,
                "destruction_year_within_1yr": 0.9794, "destruction_false_alarm_rate": 0.02657,
+               "vcsd_noise_free_max_relative_error": 0.0168,
                "vcsd_detected_years_max_relative_error": 0.0536,
-               "vcsd_max_relative_error": 0.2291, "vcsd_total_relative_error": -0.1535,
-               "vcsd_counterfactual_max_relative_error": 0.2732, "vcsd_counterfactual_total_relative_error": -0.2031,
+               "vcsd_max_relative_error": 0.0377, "vcsd_total_relative_error": -0.0321,
+               "vcsd_counterfactual_max_relative_error": 0.0952, "vcsd_counterfactual_total_relative_error": -0.0888,
                "casa_npp_pearson_r": 0.5732, "casa_npp_r2": 0.3285, "casa_npp_rmse": 251.6, "casa_npp_points": 45,
                "carbon_stock_max_relative_error": 0.0055}
 

@@ -464,8 +464,9 @@ def test_synthetic_modis_emits_barren_and_urban_codes(tmp_path):
     from cubeeco.synth.landscape import BARREN, IMPERVIOUS
     from cubeeco.synth.products import modis_grid, to_modis
 
-    cfg = SynthConfig(width_px=160, height_px=160, years=(2012, 2013), n_mines=1, n_stations=1,
-                      scenes_per_season=1, cloudy_scenes_per_year=0)
+    # seed 11: a town covering most of one 500 m cell (cells are area means over their footprint)
+    cfg = SynthConfig(width_px=200, height_px=200, years=(2012, 2013), n_mines=1, n_stations=1,
+                      scenes_per_season=1, cloudy_scenes_per_year=0, seed=11)
     base = synthesize(cfg, tmp_path / "base", progress=False)
     land = Landscape(cfg)
     t, shape, _ = modis_grid(land.grid)

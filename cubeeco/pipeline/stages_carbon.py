@@ -48,10 +48,14 @@ def _modis_native(ctx, product):
 
 
 def _scale_inputs(ctx, product, weights):
+    """The native MODIS NPP, Eq. 1's mask and covariate for the stage (:func:`scale_inputs`)."""
+    ndvi = ctx.open("max_ndvi")["ndvi"] if weights in ("ndvi", "regression") else None
+    return scale_inputs(_modis_native(ctx, product), ctx.open("disturbance")["state"], ndvi, weights)
+
+
+def scale_inputs(native, state, ndvi, weights):
     """The native MODIS NPP, Eq. 1's mask (weighted by NDVI for ``weights: ndvi``) and, for
     ``weights: regression``, the covariate (annual max NDVI), on the common years."""
-    native = _modis_native(ctx, product)
-    state = ctx.open("disturbance")["state"]
     years = [y for y in _years_of(native) if y in set(_years_of(state))]
     if not years:
         from .config import ConfigError
@@ -62,7 +66,7 @@ def _scale_inputs(ctx, product, weights):
     mask = _on_years(vegetated_mask(state), years)
     covariate = None
     if weights in ("ndvi", "regression"):
-        ndvi = _on_years(ctx.open("max_ndvi")["ndvi"], years)
+        ndvi = _on_years(ndvi, years)
         if weights == "ndvi":
             mask = mask * ndvi_weights(ndvi)
         else:

@@ -4,6 +4,7 @@ climate grids and stations, mine polygons, and the truth store."""
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 from pathlib import Path
 
@@ -13,7 +14,7 @@ import shapely
 import xarray as xr
 from affine import Affine
 from pyproj import CRS, Transformer
-from rasterio.warp import Resampling, reproject, transform_bounds
+from rasterio.warp import transform_bounds
 from shapely.geometry import mapping
 
 from ..io.cog import write_cog
@@ -48,12 +49,63 @@ def modis_grid(grid) -> tuple[Affine, tuple[int, int], tuple[int, int]]:
     return transform, (r1 - r0, c1 - c0), (h, v)
 
 
+# Sub-points per 30 m pixel side for a MODIS cell's footprint: a pixel's area is shared among
+# the cells its 4 x 4 sub-points fall in (edges resolved to 7.5 m).
+FOOTPRINT_SUBPOINTS = 4
+
+
+@functools.lru_cache(maxsize=2)
+def modis_footprint(grid, transform: Affine, shape: tuple[int, int], k: int = FOOTPRINT_SUBPOINTS):
+    """The share of each grid pixel's area inside each sinusoidal cell, as a (cells, pixels)
+    scipy CSR matrix (a pixel's column sums to 1 where it lies in the window).  A MODIS cell on
+    the ground is a parallelogram (at 110 deg E, 39 deg N its sides lean ~50 deg), so the
+    cell's value is the area mean over that footprint.  ``rasterio``'s average warp does
+    not give it here: for this shear it reads a strip about a quarter of the cell wide.
+    Sub-points are placed bilinearly between the pixel corners' exact sinusoidal positions."""
+    from scipy import sparse
+
+    ny, nx = grid.shape
+    to_sinu = Transformer.from_crs(grid.crs, MODIS_SINU, always_xy=True)
+    inv = ~transform
+    rows_n, cols_n = shape
+    off = (np.arange(k) + 0.5) / k
+    blocks = []
+    for rows in _row_blocks(grid.shape, max(1, CASA_BLOCK_PX // (k * k))):
+        rr, cc = np.mgrid[rows.start:rows.stop + 1, 0:nx + 1]
+        g = grid.transform
+        sx, sy = to_sinu.transform(g.c + cc * g.a + rr * g.b, g.f + cc * g.d + rr * g.e)
+        col, row = inv.c + sx * inv.a + sy * inv.b, inv.f + sx * inv.d + sy * inv.e   # fractional cell coords
+        nr = rows.stop - rows.start
+        pix = np.arange(nr * nx, dtype=np.int64).reshape(nr, nx)
+        parts_pix, parts_cell = [], []
+        for oy in off:
+            for ox in off:
+                w = ((1 - oy) * (1 - ox), (1 - oy) * ox, oy * (1 - ox), oy * ox)
+                corners = (np.s_[:-1, :-1], np.s_[:-1, 1:], np.s_[1:, :-1], np.s_[1:, 1:])
+                c = sum(wi * col[sl] for wi, sl in zip(w, corners))
+                r = sum(wi * row[sl] for wi, sl in zip(w, corners))
+                ci, ri = np.floor(c).astype(np.int64), np.floor(r).astype(np.int64)
+                ok = (ci >= 0) & (ci < cols_n) & (ri >= 0) & (ri < rows_n)
+                parts_pix.append(pix[ok])
+                parts_cell.append(ri[ok] * cols_n + ci[ok])
+        p, c = np.concatenate(parts_pix), np.concatenate(parts_cell)
+        block = sparse.coo_matrix((np.full(p.size, 1.0 / (k * k), np.float32), (p, c)),
+                                  shape=(nr * nx, rows_n * cols_n)).tocsr()   # sums the duplicates
+        blocks.append(block)
+    return sparse.vstack(blocks, format="csr").T.tocsr()
+
+
 def to_modis(landscape: Landscape, values: np.ndarray, transform, shape) -> np.ndarray:
-    out = np.full(shape, np.nan, np.float32)
-    reproject(values.astype(np.float32), out, src_transform=landscape.grid.transform, src_crs=landscape.grid.crs,
-              dst_transform=transform, dst_crs=MODIS_SINU, resampling=Resampling.average,
-              src_nodata=np.nan, dst_nodata=np.nan)
-    return out
+    """The area mean of ``values`` (grid pixels, NaN = no data) over each MODIS cell's exact
+    footprint (:func:`modis_footprint`); NaN where a cell covers no valid pixel."""
+    share = modis_footprint(landscape.grid, Affine(*tuple(transform)[:6]), tuple(shape))
+    v = np.asarray(values, np.float64).ravel()
+    ok = np.isfinite(v)
+    total = share @ np.where(ok, v, 0.0)
+    covered = share @ ok.astype(np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out = np.where(covered > 1e-9, total / covered, np.nan)
+    return out.reshape(shape).astype(np.float32)
 
 
 def _modis_codes(landscape: Landscape, transform, shape) -> np.ndarray:
@@ -77,13 +129,14 @@ def write_modis(landscape: Landscape, root: Path) -> list[dict]:
     codes = _modis_codes(landscape, transform, shape)
     geometry, bbox = lonlat_footprint(landscape.grid)
     wkt2 = CRS.from_proj4(MODIS_SINU).to_wkt()
-    items = []
+    items, noise_free = [], {}
     for year in cfg.year_list:
         if year < 2001:   # MOD17A3HGF v061 starts in 2001
             continue
         # what MOD17 sees: the true NPP plus its background reading over destroyed land
         seen = landscape.npp(year) + np.where(landscape.destroyed(year), landscape.modis_background(year), 0)
         npp_true = to_modis(landscape, seen, transform, shape)  # gC m-2 yr-1
+        noise_free[year] = np.where(codes > 0, np.nan, npp_true).astype(np.float32)
         # Terra keeps its historical random stream; Aqua draws its own retrieval noise
         for prefix, stream, bias in (("MOD", 3, 1.0), ("MYD", 7, 1.01)):
             rng = np.random.default_rng([cfg.seed, stream, year])
@@ -123,7 +176,28 @@ def write_modis(landscape: Landscape, root: Path) -> list[dict]:
                              "title": "Federal Geographic Data Committee (FGDC) Metadata"},
             }
             items.append(item(iid, "modis-17A3HGF-061", geometry, bbox, props, assets))
+    if noise_free:
+        write_modis_noise_free(noise_free, transform, wkt2, root)
+    modis_footprint.cache_clear()     # ~300 MB on a Shendong-sized base
     return items
+
+
+def write_modis_noise_free(values: dict, transform: Affine, wkt2: str, root: Path) -> Path:
+    """``truth/mod17_noise_free.zarr``: the Terra NPP of every year before its retrieval noise
+    and DN rounding (NaN where a class code is written), on the items' sinusoidal cells -- so a
+    score can tell the chain's own error from what MOD17's noise costs (docs/synthetic.md)."""
+    years = sorted(values)
+    shape = values[years[0]].shape
+    da = xr.DataArray(np.stack([values[y] for y in years]), dims=("time", "y", "x"), coords={
+        "time": pd.to_datetime([dt.datetime(y, 1, 1) for y in years]),
+        "y": transform.f + (np.arange(shape[0]) + 0.5) * transform.e,
+        "x": transform.c + (np.arange(shape[1]) + 0.5) * transform.a},
+        attrs={"units": "g C m-2 yr-1", "long_name": "MOD17A3HGF-like (Terra) NPP without retrieval noise",
+               "crs_wkt": wkt2, "transform": list(transform)[:6]})
+    path = root / "truth" / "mod17_noise_free.zarr"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    da.to_dataset(name="npp").to_zarr(path, mode="w", consolidated=True, zarr_format=2)
+    return path
 
 
 def write_lulc(landscape: Landscape, root: Path) -> list[dict]:
@@ -191,9 +265,9 @@ CASA_BLOCK_PX = 1 << 21
 CASA_TRUTH_WATER_STRESS = "zhou_zhang"    # the casa stage's default (study 001)
 
 
-def _row_blocks(shape) -> list[slice]:
+def _row_blocks(shape, block_px: int = CASA_BLOCK_PX) -> list[slice]:
     ny, nx = shape
-    step = max(1, min(ny, CASA_BLOCK_PX // max(nx, 1)))
+    step = max(1, min(ny, block_px // max(nx, 1)))
     return [slice(r, min(r + step, ny)) for r in range(0, ny, step)]
 
 

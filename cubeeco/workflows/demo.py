@@ -186,7 +186,11 @@ def _vcsd_scores(store: Path, data: Path) -> dict:
       that dating alone costs (noise on dark pits, SLC-off gaps: docs/synthetic.md), booked
       cycle by cycle from the detected state as the pipeline books it;
     * ``vcsd_max_error_in_se``: the largest |error| per mine in units of that mine's
-      ``VCSD_se_Gg`` (MOD17's retrieval error alone, so dating and Eq. 1 biases show as > 2).
+      ``VCSD_se_Gg`` (MOD17's retrieval error alone, so dating and Eq. 1 biases show as > 2);
+    * ``vcsd_noise_free_max_relative_error``: the run's own chain (its detected state, its
+      scaled_npp and vcs_accounting parameters, kriged NPP_bg) on the MOD17 the base wrote
+      *before* retrieval noise (``truth/mod17_noise_free.zarr``), against the planted value:
+      the error of the method, without what MOD17's noise costs.
     """
     import pandas as pd
 
@@ -223,11 +227,60 @@ def _vcsd_scores(store: Path, data: Path) -> dict:
     out = {} if se is None else {
         # the largest error in units of the mine's own standard error (MOD17's retrieval error only)
         "vcsd_max_error_in_se": round(float(((got - planted).abs() / se).max()), 2)}
+    noise_free = _noise_free_vcsd(store, data, truth["mine_id"].astype("int32"), int(max(names)))
+    if noise_free is not None:
+        rel_n = (noise_free.rename(index=names) - planted) / planted
+        out["vcsd_noise_free_max_relative_error"] = round(float(rel_n.abs().max()), 4)
     return {**out, "vcsd_detected_years_max_relative_error": round(float(rel_d.abs().max()), 4),
             "vcsd_max_relative_error": round(float(rel.abs().max()), 4),
             "vcsd_total_relative_error": round(float((got.sum() - planted.sum()) / planted.sum()), 4),
             "vcsd_counterfactual_max_relative_error": round(float(rel_c.abs().max()), 4),
             "vcsd_counterfactual_total_relative_error": round(float((got.sum() - counter.sum()) / counter.sum()), 4)}
+
+
+def _noise_free_vcsd(store: Path, data: Path, zones: xr.DataArray, n_zones: int):
+    """VCSD per zone from the run's chain on the noise-free Terra MOD17 of the truth; None when
+    the base has none, the run used Aqua, or a stage is missing."""
+    import json
+
+    import pandas as pd
+
+    from ..io.modis import open_npp_native
+    from ..io.search import search
+    from ..io.store import is_complete
+    from ..ops.scale import scale_reduce, scale_transform, vcs
+    from ..ops.vcs import vcs_accounting
+    from ..pipeline.stages_carbon import scale_inputs
+    from ..synth.config import SynthConfig
+
+    path = data / "truth" / "mod17_noise_free.zarr"
+    if not (path.exists() and all(is_complete(store, g) for g in ("scaled_npp", "vcs_accounting", "max_ndvi"))):
+        return None
+    scaled = open_store(store, "scaled_npp")
+    p = json.loads(scaled.attrs["provenance:config"])["params"]
+    q = json.loads(open_store(store, "vcs_accounting").attrs["provenance:config"])["params"] \
+        if "provenance:config" in open_store(store, "vcs_accounting").attrs else {}
+    if p.get("product", "terra") != "terra":
+        return None
+    grid = SynthConfig.from_dict(json.loads((data / "synth.json").read_text())["config"]).grid
+    native = open_npp_native(search("modis-17A3HGF-061", source=data), grid=grid, product="terra").load()
+    clean = xr.open_zarr(path)["npp"].load()
+    # the same cells (centres from the same MODIS grid); keep the loader's own fills
+    clean = clean.reindex(y=native.y, x=native.x, method="nearest", tolerance=1.0)
+    clean = clean.sel(time=native.time)
+    native = native.copy(data=np.where(np.isfinite(native.values), clean.values, np.nan).astype(np.float32))
+    dist = open_store(store, "disturbance")
+    ndvi = open_store(store, "max_ndvi")["ndvi"] if p.get("weights") in ("ndvi", "regression") else None
+    native, vegetated, covariate = scale_inputs(native, dist["state"], ndvi, p.get("weights", "uniform"))
+    reduced = scale_reduce(native, vegetated, min_share=p["min_share"], min_points=p["min_points"],
+                           default_bg=p["default_bg"], model=p["variogram"], max_samples=p["max_samples"],
+                           covariate=covariate, clip_negative=p["clip_negative"])
+    npp = scale_transform(native, vegetated, reduced=reduced, covariate=covariate)["npp"]
+    series = vcs(npp).assign_coords(time=scaled.time.values).chunk({"time": -1})
+    acc = vcs_accounting(series, dist["destruction_year"], dist["restoration_year"], state=dist["state"],
+                         zones=zones, n_zones=n_zones, min_years=q.get("min_years", 3),
+                         include_destruction_year=q.get("include_destruction_year", False))
+    return pd.Series(acc.by_zone["VCSD_Gg"])
 
 
 def _casa_scores(store: Path, truth: xr.Dataset) -> dict:
