@@ -34,6 +34,7 @@ from ._apply import apply_kernel, float_dtype
 from ._checks import finite_scalar, require_dataarray, require_dim, require_whole_core_dim
 
 ENDS = {"accept": 1, "confirm": 0}
+DATING = {"threshold": 0, "break": 1}
 STATE_FLAGS = {
     "flag_values": np.array([K.STATE_NODATA, K.STATE_DESTROYED, K.STATE_VEGETATED, K.STATE_NOT_VEGETATED],
                             dtype=np.int8),
@@ -110,7 +111,8 @@ def _dataset(outs: dict, fill_value: int, dim: str, method_attrs: dict) -> xr.Da
 
 # ------------------------------------------------------------------ from NDVI
 def vegetation_disturbance(max_ndvi, *, threshold: float = 0.2, persistence: int = 2, window: int | None = None,
-                           dim: str = "time", ends: str = "accept", fill_value: int = -1) -> xr.Dataset:
+                           dim: str = "time", ends: str = "accept", dating: str = "threshold",
+                           fill_value: int = -1) -> xr.Dataset:
     """Every vegetation destruction and restoration of each pixel (seed 002, Auto-VDR style).
 
     Parameters
@@ -138,6 +140,12 @@ def vegetation_disturbance(max_ndvi, *, threshold: float = 0.2, persistence: int
         the price of false alarms from a single bad last year; ``"confirm"`` has the
         false-alarm rate of the whole series but is blind to the last
         ``persistence - 1`` years.
+    dating : {"threshold", "break"}
+        ``"threshold"``: a change is dated to its first observation on the new side of
+        alpha (study 002).  ``"break"``: the observation just before it joins the change
+        when it lies nearer the new state's level than the old one's (the least-squares
+        date of the step; one year back at most): a fresh dark pit whose noisy maximum
+        still reaches alpha is not dated a year late (docs/disturbance.md).
     fill_value : int
         Years and counts where there is none (int16 range, not a year).
 
@@ -173,6 +181,8 @@ def vegetation_disturbance(max_ndvi, *, threshold: float = 0.2, persistence: int
         raise ValueError(f"window must be an integer >= persistence ({persistence}), got {window!r}.")
     if ends not in ENDS:
         raise ValueError(f"ends must be one of {sorted(ENDS)}, got {ends!r}.")
+    if dating not in DATING:
+        raise ValueError(f"dating must be one of {sorted(DATING)}, got {dating!r}.")
     if dim not in max_ndvi.coords:
         raise ValueError(f"max_ndvi needs a {dim!r} coordinate (datetimes or integer years) to name the years.")
     years = _years(max_ndvi[dim].values, f"the {dim!r} coordinate of max_ndvi")
@@ -182,8 +192,8 @@ def vegetation_disturbance(max_ndvi, *, threshold: float = 0.2, persistence: int
     names = [*_YEAR_VARS, *_COUNT_VARS, "state"]
     outs = apply_kernel(
         K.vegetation_cycles, max_ndvi.astype(dt), xr.DataArray(years, dims=dim), threshold, int(persistence),
-        int(window), ENDS[ends], fill_value,
-        input_core_dims=[[dim], [dim], [], [], [], [], []],
+        int(window), ENDS[ends], DATING[dating], fill_value,
+        input_core_dims=[[dim], [dim], [], [], [], [], [], []],
         output_core_dims=[[], [], [], [], [], [], [dim]],
         output_dtypes=[np.int32] * 4 + [np.int16] * 2 + [np.int8],
         names=names,
@@ -192,7 +202,7 @@ def vegetation_disturbance(max_ndvi, *, threshold: float = 0.2, persistence: int
     # apply_ufunc moves the core dim last; give state the input's dim order back (lazy)
     outs["state"] = outs["state"].transpose(*max_ndvi.dims)
     return _dataset(outs, fill_value, dim, {"threshold": threshold, "persistence": int(persistence),
-                                            "window": int(window), "ends": ends})
+                                            "window": int(window), "ends": ends, "dating": dating})
 
 
 # ------------------------------------------------------------------ from a raster

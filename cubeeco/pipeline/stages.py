@@ -400,12 +400,15 @@ def _disturbance_check(params, run) -> None:
                     "of how many years from the first one (null: persistence, i.e. in a row)"),
     "ends": Param("accept", one_of(("accept", "confirm")),
                   "a change too close to the last year to be confirmed: accept it (study 002) or drop it"),
+    "dating": Param("threshold", one_of(("threshold", "break")),
+                    "date a change at its first year across α (study 002), or move it one year back when that "
+                    "year lies nearer the new state's NDVI level (the least-squares break; docs/disturbance.md)"),
     "raster": Param(None, _year_raster_path, "a GeoTIFF / COG of destruction years (T_D) to use instead of "
                                               "detecting them from max NDVI; null: detect", file=True),
     "restoration_raster": Param(None, _year_raster_path, "a GeoTIFF / COG of restoration years (T_R), with "
                                                           "raster; null: no restorations", file=True),
 })
-def disturbance_stage(ctx, threshold, persistence, window, ends, raster, restoration_raster) -> xr.Dataset:
+def disturbance_stage(ctx, threshold, persistence, window, ends, dating, raster, restoration_raster) -> xr.Dataset:
     """Vegetation destruction and restoration, every cycle, and the state of each pixel per year
     (study 002), from the annual maximum July-September NDVI or the user's year rasters."""
     from ..ops.disturbance import disturbance_from_raster, vegetation_disturbance
@@ -413,7 +416,7 @@ def disturbance_stage(ctx, threshold, persistence, window, ends, raster, restora
     ndvi = ctx.open("max_ndvi")["ndvi"]
     if raster is None:
         return vegetation_disturbance(ndvi, threshold=threshold, persistence=persistence, window=window,
-                                      ends=ends, dim="time")
+                                      ends=ends, dating=dating, dim="time")
     from ..io.rasters import open_raster
 
     # read onto the run's grid by nearest neighbour; the state axis takes max_ndvi's years

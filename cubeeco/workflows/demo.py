@@ -241,46 +241,71 @@ def _vcsd_scores(store: Path, data: Path) -> dict:
 def _noise_free_vcsd(store: Path, data: Path, zones: xr.DataArray, n_zones: int):
     """VCSD per zone from the run's chain on the noise-free Terra MOD17 of the truth; None when
     the base has none, the run used Aqua, or a stage is missing."""
-    import json
+    chain = noise_free_chain(store, data)
+    return None if chain is None else chain.vcsd(chain.clean, zones, n_zones)
 
-    import pandas as pd
+
+class _Chain:
+    """The run's scaled_npp -> vcs_accounting chain, to re-run on other MOD17 values."""
+
+    def __init__(self, store, data, native, clean, params, accounting):
+        self.store, self.data, self.native, self.clean = store, data, native, clean
+        self.params, self.accounting = params, accounting
+
+    def vcsd(self, values: np.ndarray, zones: xr.DataArray, n_zones: int):
+        """VCSD per zone (Gg CO2, indexed 1..n_zones) with ``values`` (the native window's
+        cells, g C m-2 yr-1) as MOD17; the loader's fills stay NaN."""
+        import pandas as pd
+
+        from ..ops.scale import scale_reduce, scale_transform, vcs
+        from ..ops.vcs import vcs_accounting
+        from ..pipeline.stages_carbon import scale_inputs
+
+        p, q = self.params, self.accounting
+        native = self.native.copy(data=np.where(np.isfinite(self.native.values), values, np.nan).astype(np.float32))
+        dist = open_store(self.store, "disturbance")
+        ndvi = open_store(self.store, "max_ndvi")["ndvi"] if p.get("weights") in ("ndvi", "regression") else None
+        native, vegetated, covariate = scale_inputs(native, dist["state"], ndvi, p.get("weights", "uniform"))
+        reduced = scale_reduce(native, vegetated, min_share=p["min_share"], min_points=p["min_points"],
+                               default_bg=p["default_bg"], model=p["variogram"], max_samples=p["max_samples"],
+                               covariate=covariate, clip_negative=p["clip_negative"])
+        npp = scale_transform(native, vegetated, reduced=reduced, covariate=covariate)["npp"]
+        times = open_store(self.store, "scaled_npp").time.values
+        series = vcs(npp).assign_coords(time=times).chunk({"time": -1})
+        acc = vcs_accounting(series, dist["destruction_year"], dist["restoration_year"], state=dist["state"],
+                             zones=zones, n_zones=n_zones, min_years=q.get("min_years", 3),
+                             include_destruction_year=q.get("include_destruction_year", False))
+        return pd.Series(acc.by_zone["VCSD_Gg"])
+
+
+def noise_free_chain(store: Path, data: Path):
+    """The run's chain with the base's noise-free Terra MOD17 (``chain.clean``, on the loader's
+    native window), or None (no ``truth/mod17_noise_free.zarr``, an Aqua run, a stage missing).
+    benchmarks/vcsd_noise_draws.py re-runs it on fresh noise draws."""
+    import json
 
     from ..io.modis import open_npp_native
     from ..io.search import search
     from ..io.store import is_complete
-    from ..ops.scale import scale_reduce, scale_transform, vcs
-    from ..ops.vcs import vcs_accounting
-    from ..pipeline.stages_carbon import scale_inputs
     from ..synth.config import SynthConfig
 
+    store, data = Path(store), Path(data)
     path = data / "truth" / "mod17_noise_free.zarr"
     if not (path.exists() and all(is_complete(store, g) for g in ("scaled_npp", "vcs_accounting", "max_ndvi"))):
         return None
-    scaled = open_store(store, "scaled_npp")
-    p = json.loads(scaled.attrs["provenance:config"])["params"]
-    q = json.loads(open_store(store, "vcs_accounting").attrs["provenance:config"])["params"] \
-        if "provenance:config" in open_store(store, "vcs_accounting").attrs else {}
+    p = json.loads(open_store(store, "scaled_npp").attrs["provenance:config"])["params"]
+    acc_attrs = open_store(store, "vcs_accounting").attrs
+    q = json.loads(acc_attrs["provenance:config"])["params"] if "provenance:config" in acc_attrs else {}
     if p.get("product", "terra") != "terra":
         return None
     grid = SynthConfig.from_dict(json.loads((data / "synth.json").read_text())["config"]).grid
-    native = open_npp_native(search("modis-17A3HGF-061", source=data), grid=grid, product="terra").load()
+    years = open_store(store, "scaled_npp").time.dt.year.values
+    native = open_npp_native(search("modis-17A3HGF-061", source=data), grid=grid, product="terra")
+    native = native.isel(time=np.isin(native.time.dt.year.values, years)).load()
     clean = xr.open_zarr(path)["npp"].load()
-    # the same cells (centres from the same MODIS grid); keep the loader's own fills
-    clean = clean.reindex(y=native.y, x=native.x, method="nearest", tolerance=1.0)
-    clean = clean.sel(time=native.time)
-    native = native.copy(data=np.where(np.isfinite(native.values), clean.values, np.nan).astype(np.float32))
-    dist = open_store(store, "disturbance")
-    ndvi = open_store(store, "max_ndvi")["ndvi"] if p.get("weights") in ("ndvi", "regression") else None
-    native, vegetated, covariate = scale_inputs(native, dist["state"], ndvi, p.get("weights", "uniform"))
-    reduced = scale_reduce(native, vegetated, min_share=p["min_share"], min_points=p["min_points"],
-                           default_bg=p["default_bg"], model=p["variogram"], max_samples=p["max_samples"],
-                           covariate=covariate, clip_negative=p["clip_negative"])
-    npp = scale_transform(native, vegetated, reduced=reduced, covariate=covariate)["npp"]
-    series = vcs(npp).assign_coords(time=scaled.time.values).chunk({"time": -1})
-    acc = vcs_accounting(series, dist["destruction_year"], dist["restoration_year"], state=dist["state"],
-                         zones=zones, n_zones=n_zones, min_years=q.get("min_years", 3),
-                         include_destruction_year=q.get("include_destruction_year", False))
-    return pd.Series(acc.by_zone["VCSD_Gg"])
+    # the same cells (centres from the same MODIS grid)
+    clean = clean.reindex(y=native.y, x=native.x, method="nearest", tolerance=1.0).sel(time=native.time)
+    return _Chain(store, data, native, clean.values, p, q)
 
 
 def _casa_scores(store: Path, truth: xr.Dataset) -> dict:
