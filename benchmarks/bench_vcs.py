@@ -342,7 +342,8 @@ def _part(info, what) -> dict:
         float(dsa.nanmean(_open(info, "ndvi.zarr")["ndvi"].data).compute())
     elif what == "disturbance":
         ndvi = _open(info, "ndvi.zarr")["ndvi"]
-        ds = vegetation_disturbance(ndvi, threshold=0.2, persistence=2)
+        # the demo's settings: 2 of 3 years, break dating (older runs: 2 in a row, threshold dating)
+        ds = vegetation_disturbance(ndvi, threshold=0.2, persistence=2, window=3, dating="break")
         _write(ds.rio.write_crs(crs), root / "disturbance.zarr")
     elif what == "scale_reduce":
         state = _open(info, "disturbance.zarr")["state"].rio.write_crs(crs)
